@@ -15,7 +15,7 @@ import sys
 import typer
 
 from privtune import __version__
-from privtune.cli import apikeys, audit, keys, log, sanitize, scan, seal, serve, train
+from privtune.cli import apikeys, audit, demo, keys, log, sanitize, scan, seal, serve, train
 from privtune.cli.console import err_console
 from privtune.errors import PrivtuneError
 
@@ -51,7 +51,7 @@ def _root(
     """Fine-tune LLMs on customer data without leaking it."""
 
 
-for module in (scan, seal, sanitize, train, audit, serve, log):
+for module in (demo, scan, seal, sanitize, train, audit, serve, log):
     module.register(app)
 keys.register(keys_app)
 apikeys.register(keys_app)

@@ -1,0 +1,172 @@
+"""Regenerate the lexicon files from Faker and jieba (both dependencies). Deterministic."""
+
+from __future__ import annotations
+
+import importlib
+import math
+import pkgutil
+import re
+from collections import Counter
+from pathlib import Path
+
+HERE = Path(__file__).parent
+LATIN = re.compile(r"^[A-Za-zÀ-ÖØ-öø-ÿĀ-ž'\-]{2,20}$")
+
+COMPOUND_SURNAMES = ["欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒", "夏侯", "轩辕", "令狐", "端木", "南宫", "西门", "独孤", "百里", "呼延", "万俟", "澹台", "公冶", "宗政", "濮阳", "淳于", "单于", "太叔", "申屠", "钟离", "闻人", "赫连", "拓跋", "司空", "第五", "谷梁", "左丘", "东郭", "梁丘", "亓官", "仲孙", "鲜于", "闾丘", "子车", "巫马", "公西", "漆雕", "乐正", "壤驷", "公良", "拓拔", "夹谷", "宰父", "段干", "百里", "东门", "微生", "羊舌", "梁丘", "公羊", "南门", "呼延", "归海", "羊舌", "司寇"]
+
+
+#: characters of the Xinhua transliteration table for foreign names
+TRANSLIT = ("阿埃艾爱安昂奥巴拜班邦保鲍贝本比彼毕宾波伯博布查达戴丹道德迪蒂丁东杜敦多厄恩法范菲费芬丰"
+            "弗福盖甘戈格贡古瓜哈海汉豪赫亨胡华霍基吉加贾杰金卡凯坎康考柯科克肯库夸奎拉莱兰朗劳勒"
+            "雷里利莉连林琳卢鲁路伦罗洛马玛麦曼梅门蒙米密缪摩莫姆穆纳娜奈南内尼宁纽努诺欧帕潘佩彭"
+            "皮珀普奇齐乔切琴丘萨塞桑瑟森沙莎尚舍施什斯司松苏索塔泰坦汤唐陶特提廷通图托瓦万威维温"
+            "沃乌伍西希锡谢辛休雅亚扬耶伊因英尤约泽扎詹兹尔逊略顿夫默茨娅妮丽思蕾露茜黛薇芙璐蓓朵"
+            "珊卓勃哲瑞迈翰琼娃")
+
+
+def _names(attr_pattern: str, modules: list[str]) -> Counter[str]:
+    out: Counter[str] = Counter()
+    for mod in modules:
+        prov = importlib.import_module(f"faker.providers.person.{mod}").Provider
+        for attr in dir(prov):
+            if re.fullmatch(attr_pattern, attr):
+                val = getattr(prov, attr)
+                if not isinstance(val, (dict, list, tuple, set, frozenset)):
+                    continue
+                items = val.keys() if isinstance(val, dict) else val
+                for item in items:
+                    out[str(item)] += 1
+    return out
+
+
+def _write(name: str, lines: list[str], header: str) -> None:
+    (HERE / name).write_text(f"# {header}\n" + "\n".join(lines) + "\n", encoding="utf-8")
+
+
+def build_en() -> None:
+    import faker.providers.person as person
+    from faker.providers.lorem.en_US import Provider as Lorem
+
+    mods = [m.name for m in pkgutil.iter_modules(person.__path__)]
+    first = _names(r"first_(?:romanized_)?names(?:_(?:male|female|nonbinary|unisex))?", mods)
+    last = _names(r"last_(?:romanized_)?names(?:_(?:male|female|nonbinary))?", mods)
+    common = {w.lower() for w in Lorem.word_list}
+    firsts = sorted({n for n in first if LATIN.match(n)})
+    lasts = sorted({n for n in last if LATIN.match(n)})
+    _write("en_first_names.txt", firsts, "first names, Faker person providers (all locales, Latin script)")
+    _write("en_last_names.txt", lasts, "last names, Faker person providers (all locales, Latin script)")
+    _write("en_common_words.txt", sorted(common), "common English words, Faker lorem en_US")
+    places: set[str] = set()
+    for mod in ("en_US", "en_GB", "en_AU", "en_CA", "en_IN", "en_NZ", "en_IE"):
+        try:
+            prov = importlib.import_module(f"faker.providers.address.{mod}").Provider
+        except ImportError:
+            continue
+        for attr in ("countries", "states", "provinces", "counties", "cities", "city_names"):
+            val = getattr(prov, attr, None)
+            if isinstance(val, (list, tuple, dict)):
+                places.update(str(x) for x in (val.keys() if isinstance(val, dict) else val))
+    from faker.providers.address import Provider as BaseAddr
+
+    places.update(getattr(BaseAddr, "countries", ()))
+    _write("en_places.txt", sorted(p for p in places if len(p) > 2),
+           "countries, states and cities, Faker address providers (en_*)")
+
+
+def _jieba_dict() -> list[tuple[str, int, str]]:
+    import jieba
+
+    path = Path(jieba.__file__).parent / "dict.txt"
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        parts = line.split(" ")
+        if len(parts) == 3:
+            rows.append((parts[0], int(parts[1]), parts[2]))
+    return rows
+
+
+def build_zh() -> None:
+    from faker.providers.address.zh_CN import Provider as Addr
+    from faker.providers.person.zh_CN import Provider as CN
+    from faker.providers.person.zh_TW import Provider as TW
+
+    ranked: list[str] = []
+    for s in [*CN.last_names, *COMPOUND_SURNAMES, *TW.last_names]:
+        if 1 <= len(s) <= 2 and s not in ranked:
+            ranked.append(s)
+    surnames = set(ranked)
+    rows = _jieba_dict()
+    given: Counter[str] = Counter()
+    for name in list(CN.first_names) + list(TW.first_names):
+        for ch in name:
+            given[ch] += 20
+    known: set[str] = set()
+    known2: list[str] = []
+    for word, freq, tag in rows:
+        if tag in ("nr", "nrfg") and 2 <= len(word) <= 4:
+            sur = word[:2] if word[:2] in surnames else word[:1] if word[:1] in surnames else ""
+            rest = word[len(sur):]
+            if sur and 1 <= len(rest) <= 2 and len(word) >= 3:
+                for ch in rest:
+                    given[ch] += 1
+                if freq >= 5:
+                    known.add(word)
+            elif sur and len(word) == 2 and (20 <= freq < 50 or tag == "nrfg"):
+                known2.append(word)
+    non_names = {w for w, f, t in rows if t not in ("nr", "nrfg", "nrt") and f >= 3}
+    known |= {w for w in known2 if w not in non_names and w[1] in given and given[w[1]] >= 3}
+    # prefixes that are ordinary words: surname char + next char(s) forming a non-name word
+    common: dict[str, int] = {}
+    for word, freq, tag in rows:
+        if not 2 <= len(word) <= 4:
+            continue
+        if tag in ("nrfg", "nrt") or (tag == "nr" and not (len(word) == 2 and freq >= 50)):
+            continue  # jieba tags many frequent 2-character words nr (荣誉, 田野, 阳光)
+        if word[0] in surnames and freq >= 3 and tag not in ("ns",):
+            common[word] = max(common.get(word, 0), freq)
+    total = sum(given.values())
+    given_lines = [f"{ch}\t{math.log(c / total):.3f}" for ch, c in given.most_common()
+                   if c >= 3 and re.match(r"[\u4e00-\u9fff]", ch)]
+    _write("zh_surnames.txt", ranked,
+           "surnames by rank: Faker zh_CN (frequency order), compound surnames, zh_TW extras")
+    _write("zh_given_chars.txt", given_lines,
+           "given-name characters with log-probabilities, Faker zh_CN/zh_TW + jieba nr words")
+    _write("zh_known_names.txt", sorted(known), "person names tagged nr/nrfg in jieba's dict")
+    _write("zh_common_words.txt", [f"{w}\t{f}" for w, f in sorted(common.items())],
+           "ordinary words starting with a surname character (jieba dict, freq>=3)")
+    # transliterated (foreign) names: words made only of transliteration characters
+    translit = set(TRANSLIT)
+    tw = []
+    for word, freq, tag in rows:
+        if len(word) >= 2 and all(c in translit for c in word) and freq >= 3:
+            tw.append(f"{word}\t{tag}\t{freq}")
+    _write("zh_translit_words.txt", sorted(tw),
+           "jieba words made only of transliteration characters: word, POS tag, frequency")
+    # places: administrative divisions and countries
+    words2 = sorted(w for w, f, t in rows if len(w) == 2 and f >= 100
+                    and (t not in ("nr", "nrfg", "nrt") or f >= 300))
+    _write("zh_words2.txt", words2, "frequent two-character words (jieba dict, freq>=100)")
+    place_like = sorted({w for w, f, t in rows if t == "ns" and len(w) >= 2 and f >= 3})
+    _write("zh_place_like.txt", place_like, "every jieba word tagged ns (suppresses PERSON)")
+    places: set[str] = set(Addr.provinces) | set(Addr.countries)
+    for p in Addr.provinces:
+        places.add(re.sub(r"(省|市|自治区|壮族自治区|回族自治区|维吾尔自治区|特别行政区)$", "", p))
+    places |= set(Addr.cities) | {c + "市" for c in Addr.cities}
+    places |= {d + "区" for d in Addr.districts}
+    suffix = re.compile(r"(省|市|县|区|州|镇|乡|村|旗|盟|岛|港|湾|街道|大街|路|街|巷|胡同|广场|"
+                        r"机场|车站|火车站|自治区|地区)$")
+    for word, freq, tag in rows:
+        if tag == "ns" and len(word) >= 2 and suffix.search(word) and freq >= 3:
+            places.add(word)
+    generic = {"城市", "大城市", "城镇", "中小城市", "大中城市", "都市", "县城", "省市", "市县",
+               "市区", "城区", "郊区", "山区", "地区", "社区", "小区", "街道", "马路", "道路",
+               "农村", "乡村", "村庄", "边境", "沿海", "内地", "海外", "国外", "国内", "全国",
+               "本市", "本省", "该市", "该县", "海湾", "港湾", "海岛", "岛屿", "山村", "渔村"}
+    places -= generic
+    _write("zh_places.txt", sorted(p for p in places if len(p) >= 2),
+           "place names: Faker zh_CN divisions and countries + jieba ns words")
+
+
+if __name__ == "__main__":
+    build_en()
+    build_zh()

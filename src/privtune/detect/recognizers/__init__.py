@@ -1,0 +1,1 @@
+"""Built-in recognizers, grouped by family."""

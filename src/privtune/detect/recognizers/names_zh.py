@@ -1,0 +1,290 @@
+"""Chinese person names, offline.
+
+Candidates start at a surname (ranked lexicon, compound surnames first) followed by one or two
+CJK characters. Each candidate gets an additive evidence score:
+
+* surname rank (common surnames weigh more, rare ones less);
+* given-name character log-probabilities, estimated from Faker's name lists and the names that
+  jieba's dictionary tags ``nr``/``nrfg`` (the offline statistical signal);
+* a known-name lexicon (jieba ``nr``/``nrfg`` entries such as historical figures);
+* context triggers before (我叫, 记者, 主任, a list separator 、 ...) and after (先生, 女士,
+  说, 表示, 等 ...);
+* a penalty when the candidate is an ordinary word in jieba's dictionary (高兴, 王国, 金融).
+
+Evidence above a threshold becomes a PERSON span; the score reported grows with the evidence.
+Work happens only at surname positions (one regex prefilter), so the cost is a few dictionary
+look-ups per candidate.
+"""
+
+from __future__ import annotations
+
+import re
+
+from privtune.detect.lexicons import load, load_weights
+from privtune.detect.recognizer import Candidate
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+# characters that practically never appear in a given name in running text
+_STOP = set("的了是在和有不这我他她它们个也就都而及与或被把对从向给让到说着过吗呢吧啊呀"
+            "年月日时分秒号元人中上下里外前后来去为以于之其所又但却等将已很更最并再该每"
+            "此那哪些什么怎样如何一二三四五六七八九十百千万亿两几第省市县区镇乡村路街")
+_LEFT_STRONG = ("我叫", "名叫", "叫做", "姓名", "名字", "记者", "通讯员", "作者", "编辑", "主任",
+                "书记", "总理", "主席", "部长", "市长", "省长", "县长", "局长", "教授", "同志",
+                "联系人", "负责人", "对接人", "经理", "老师", "医生", "导演", "演员", "歌手",
+                "球员", "教练", "队长", "总统", "总裁", "董事长", "委员", "院长", "校长", "处长",
+                "厂长", "主持人", "代表", "先生", "女士", "收件人", "申请人", "患者", "客户",
+                "专家", "选手", "州长", "议长", "委员长", "总书记", "外长", "大使", "秘书长",
+                "会长", "社长", "行长", "理事长", "副总理", "司令", "军长", "师长", "团长",
+                "作家", "画家", "诗人", "学者", "研究员", "分析师", "工程师", "律师", "法官",
+                "检察官", "警官", "护士", "司机", "网友", "粉丝", "妻子", "丈夫", "儿子", "女儿",
+                "父亲", "母亲", "朋友", "同学", "夫人", "原名", "本名", "笔名", "艺名",
+                "是", "、", "：", ":")
+_LEFT_WEAK = ("，", ",", "和", "与", "及", "对", "向", "给", "被", "让", "请", "由", "将", "把",
+              "跟", "找", "问", "“", "（", "(", " ", "。", "！", "？", "；", "》", "」")
+_RIGHT_STRONG = ("先生", "女士", "小姐", "老师", "教授", "博士", "经理", "主任", "同志", "总理",
+                 "主席", "书记", "说", "表示", "认为", "指出", "告诉", "介绍", "称", "透露",
+                 "强调", "、", "等人", "夫妇", "院士", "总经理", "董事长", "律师", "医生",
+                 "回忆", "笑", "问", "答", "曾", "也", "则", "却", "就", "还", "又", "已", "在",
+                 "和", "与", "（", "(", "，", ":", "：", "会见", "访问", "出席", "主持", "率领",
+                 "视察", "接见", "来到", "参加", "提出", "宣布", "发表", "获得", "担任", "当选",
+                 "出任", "带领", "委员长", "总统", "大使", "部长", "局长", "省长", "市长",
+                 "书记", "代表", "看", "的妻子", "的丈夫", "的父亲", "的母亲", "的儿子",
+                 "的女儿", "夫人", "本人", "他们", "她们", "曾经", "目前", "现在", "）", ")",
+                 "估计", "导演", "执导", "主演", "逝世", "去世", "病逝", "先生", "作品", "原作",
+                 "著", "摄", "报道", "发自", "透露", "坦言", "直言", "解释", "补充", "承认")
+_RIGHT_WEAK = ("的", "是", "将", "被", "对", "向", "把", "从", "为", "。", "”", "！")
+
+
+_TITLES = ("先生", "女士", "小姐", "老师", "教授", "博士", "同志", "总", "局", "某", "氏", "家",
+           "姓", "阿姨", "大爷", "师傅", "老板", "医生", "经理", "主任", "书记", "队")
+# surname characters that are far more often function words
+_RISKY_SURNAMES = set("于但和向将过从与及在对把被为以之其所又也就都而是有不上下中时成才常万文金"
+                      "高明安全方白石东西南北红黄云明")
+#: after a candidate: it names an organisation, team, prize or place rather than a person
+_NOT_PERSON_AFTER = ("vs", "VS", "队", "主场", "客场", "城", "集团", "公司", "银行", "大学", "学院",
+                     "医院", "奖", "国", "岛", "州", "市", "省", "县", "河", "湖", "山", "港", "湾",
+                     "俱乐部", "酒店", "广场", "大街", "路", "街", "宫", "寺", "记》", "传》", "》",
+                     "足球", "球队", "联赛", "杯", "体育", "牌", "品牌", "公园", "机场", "大桥")
+_RIGHT_STRONG_12 = _RIGHT_STRONG[:12]
+_CHAIN_BONUS = 1.2
+_MISSING = object()
+FOREIGN_MIN = 0.8
+GIVEN_WORD_PENALTY = 1.2
+NAME_MIN = 1.25
+
+
+class ChineseNames:
+    name = "zh_person"
+    types = ("PERSON",)
+    max_len = 32  # foreign names: up to three dot-joined parts of at most 10 characters
+
+    def __init__(self) -> None:
+        ranked = load("zh_surnames.txt")
+        self.rank = {s: i for i, s in enumerate(ranked)}
+        self.given = load_weights("zh_given_chars.txt")
+        self.known = frozenset(load("zh_known_names.txt"))
+        self.common = load_weights("zh_common_words.txt")
+        compounds = sorted((s for s in ranked if len(s) == 2), key=len, reverse=True)
+        singles = "".join(s for s in ranked if len(s) == 1)
+        self.words2 = frozenset(load("zh_words2.txt"))
+        self.places = frozenset(load("zh_places.txt")) | frozenset(load("zh_place_like.txt"))
+        self.translit: dict[str, str] = {}
+        for line in load("zh_translit_words.txt"):
+            word, tag, _ = line.split("\t")
+            self.translit[word] = tag
+        from privtune.detect.lexicons.build import TRANSLIT
+
+        self._translit_re = re.compile(f"[{TRANSLIT}]{{2,10}}(?:[·•・][{TRANSLIT}]{{1,10}}){{0,2}}")
+        self.gscore: dict[str, float | None] = {}
+        for ch, lp in self.given.items():
+            self.gscore[ch] = 1.0 if lp > -6.0 else 0.6 if lp > -7.0 else 0.2 if lp > -8.5 \
+                else -0.5
+        for ch in _STOP:
+            self.gscore[ch] = None
+        self._re = re.compile("(?:" + "|".join(compounds) + "|[" + singles + "])"
+                              r"(?=[\u4e00-\u9fff])")
+
+    def _given_score(self, ch: str) -> float | None:
+        g = self.gscore.get(ch, _MISSING)
+        if g is not _MISSING:
+            return g  # type: ignore[return-value]
+        return -1.5 if "\u4e00" <= ch <= "\u9fff" else None
+
+    def _context(self, text: str, s: int, e: int) -> float:
+        return self._left(text, s) + self._right(text, e)
+
+    @staticmethod
+    def _left(text: str, s: int) -> float:
+        if s == 0:
+            return 0.5
+        before = text[max(0, s - 4):s]
+        if before.endswith(_LEFT_STRONG):
+            return 1.6
+        if before.endswith(_LEFT_WEAK):
+            return 0.5
+        return 0.0
+
+    @staticmethod
+    def _right(text: str, e: int) -> float:
+        if e == len(text):
+            return 0.3
+        after = text[e:e + 3]
+        if after.startswith(_RIGHT_STRONG):
+            return 1.4
+        if after.startswith(_RIGHT_WEAK):
+            return 0.4
+        return 0.0
+
+    def _options(self, folded: str, s: int, p: int, sur: str) -> list[tuple[float, int]]:
+        if folded.startswith(_TITLES, p):
+            return []
+        n = len(folded)
+        common = self.common
+        words2 = self.words2
+        rank = self.rank.get(sur, 999)
+        prior = 1.0 if len(sur) == 2 else 0.8 if rank < 30 else 0.4 if rank < 100 else \
+            0.0 if rank < 400 else -0.6
+        if sur in _RISKY_SURNAMES:
+            prior -= 0.8
+        left = self._left(folded, s)
+        pre_word = s > 0 and folded[s - 1:s + 1] in words2
+        g1 = self._given_score(folded[p])
+        opts: list[tuple[float, int]] = []
+        for glen in (2, 1):
+            e = p + glen
+            if e > n:
+                continue
+            cand = folded[s:e]
+            known_bonus = 0.0
+            if cand in self.known:
+                if len(cand) >= 3:
+                    ev = 3.0 + left + self._right(folded, e) + (0.3 if glen == 2 else 0.0)
+                    opts.append((ev, e))
+                    continue
+                known_bonus = 1.0  # 2-character nr entries of jieba are noisy (明白, 王朝)
+            if g1 is None or cand in self.places:
+                continue
+            if glen == 2:
+                g2 = self._given_score(folded[p + 1])
+                if g2 is None:
+                    continue
+                ev = prior + (g1 + g2) * 0.6
+            else:
+                ev = prior + g1
+            ev += left + self._right(folded, e)
+            w = common.get(cand, 0)
+            if w:
+                ev -= 4.0 if w >= 30 else 3.0
+            # the surname closes a word that started before it (公司 -> 司, 历史 -> 史), or the
+            # last given-name character opens a word that continues (背景 after 史背)
+            if pre_word:
+                ev -= 1.5
+            if e < n and folded[e - 1:e + 1] in words2:
+                ev -= 1.0
+            if folded.startswith(_NOT_PERSON_AFTER, e):
+                ev -= 1.5
+            if glen == 2:
+                w2 = common.get(folded[s:s + 2], 0)
+                if w2:
+                    ev -= 1.5 if w2 >= 300 else 0.8
+                given = folded[p:p + 2]
+                if common.get(given, 0) >= 300:
+                    ev -= 1.0
+                elif given in words2:
+                    ev -= GIVEN_WORD_PENALTY
+                if folded.startswith(_RIGHT_STRONG_12, p + 1):
+                    ev -= 1.0
+            opts.append((ev + known_bonus, e))
+        return opts
+
+    def _in_place(self, folded: str, i: int) -> bool:
+        """Is position ``i`` the start of a gazetteer place name, or inside one of 3+
+        characters? (A name candidate there is usually the place: 阿富汗, 慕尼黑, 俄罗斯.)
+        Checked only for candidates that passed scoring, so the cost stays small."""
+        places = self.places
+        n = len(folded)
+        for start in range(max(0, i - 6), i + 1):
+            for length in range(3 if start < i else 2, 9):
+                end = start + length
+                if end > n:
+                    break
+                if end > i and folded[start:end] in places:
+                    return True
+        return False
+
+    def _foreign(self, folded: str) -> list[Candidate]:
+        """Transliterated foreign names: runs of transliteration characters (丹尼斯·霍珀)."""
+        out: list[Candidate] = []
+        for m in self._translit_re.finditer(folded):
+            run = m.group()
+            s, e = m.span()
+            dotted = any(c in run for c in "·•・")
+            tag = self.translit.get(run)
+            if (not dotted and (self._in_place(folded, s) or self._in_place(folded, e - 1))) \
+                    or run in self.places or (tag is not None and tag not in ("nr", "nrt", "nrfg")):
+                continue
+            if not dotted and len(run) < 3 and tag is None:
+                continue
+            if folded.startswith(_NOT_PERSON_AFTER, e) or folded[max(0, s - 2):s].lower() == "vs":
+                continue
+            ev = 0.5 if tag is None else 0.75
+            if dotted:
+                ev += 0.3
+            ctx = self._context(folded, s, e)
+            ev += 0.1 * ctx
+            if ev >= FOREIGN_MIN:
+                out.append((s, e, "PERSON", min(ev, 0.9), self.name + ":foreign", 66))
+        return out
+
+    def find(self, folded: str) -> list[Candidate]:
+        if _CJK.search(folded) is None:
+            return []
+        starts: dict[int, list[tuple[float, int]]] = {}
+        for m in self._re.finditer(folded):
+            opts = self._options(folded, m.start(), m.end(), m.group())
+            if opts:
+                starts[m.start()] = opts
+        out: list[Candidate] = self._foreign(folded)
+        accepted: dict[int, int] = {}
+        rejected: dict[int, list[tuple[float, int]]] = {}
+        for s, opts in starts.items():
+            best: tuple[float, int] | None = None
+            for ev, e in opts:
+                nxt = starts.get(_skip_note(folded, e))
+                if nxt and max(o[0] for o in nxt) > 0.8:
+                    ev += _CHAIN_BONUS
+                if best is None or ev > best[0]:
+                    best = (ev, e)
+            if best is not None and best[0] >= NAME_MIN and not self._in_place(folded, s):
+                ev, e = best
+                accepted[s] = e
+                out.append((s, e, "PERSON", min(0.95, 0.5 + (ev - NAME_MIN) * 0.1), self.name,
+                            65))
+            else:
+                rejected[s] = opts
+        # lists of names written without separators (治丧委员会名单: 李鹏乔石李瑞环...): a
+        # candidate squeezed between two accepted names, or between one and a separator, is
+        # a name too
+        ends = {_skip_note(folded, e) for e in accepted.values()}
+        for s, opts in rejected.items():
+            if s not in ends:
+                continue
+            for ev, e in sorted(opts, key=lambda o: -o[0]):
+                after = _skip_note(folded, e)
+                if ev > -1.0 and (after in accepted or after >= len(folded)
+                                  or folded[after] in "、，。；：,;"):
+                    out.append((s, e, "PERSON", 0.55, self.name + ":list", 65))
+                    break
+        return out
+
+
+_NOTE = re.compile(r"（[^（）]{1,6}）|\([^()]{1,6}\)")
+
+
+def _skip_note(text: str, pos: int) -> int:
+    """Position after a parenthesised note such as （女） or （藏族） at ``pos``."""
+    if pos >= len(text) or text[pos] not in "（(":
+        return pos
+    m = _NOTE.match(text, pos)
+    return m.end() if m else pos

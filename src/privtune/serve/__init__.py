@@ -1,1 +1,8 @@
-"""privtune.serve."""
+"""privtune.serve: the OpenAI-compatible gateway (docs/serve.md).
+
+Modules: ``app`` (the ASGI gateway), ``filter`` + ``holdback`` (output filter, streaming
+hold-back), ``apikeys`` (keys, rate limits), ``aliases`` (the ``AliasResolver`` protocol the
+registry implements), ``reqlog`` (hash-chained request log, signed heads), ``store`` (SQLite /
+PostgreSQL), ``upstream`` (aiohttp client, embedded transformers), ``server`` (build from
+privtune.yaml, run uvicorn), ``stub`` (a stub upstream for tests and bench).
+"""

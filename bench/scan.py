@@ -3,6 +3,11 @@
     python bench/scan.py                 # 50 MB corpus (built once under bench/out/)
     python bench/scan.py --size-mb 5     # quick run
     python bench/scan.py --presidio-mb 2 # how much of the corpus Presidio gets (it is slow)
+    python bench/scan.py --repeat 3 --engines auto,passes   # best of 3; both engines
+
+Prints markdown tables: the corpus composition (documents and MB per template), MB/s, spans
+and CPU seconds per configuration (privtune structured only and with names, per engine;
+Presidio regex and default sets), and the ratios to Presidio.
 
 The corpus is generated with a fixed seed: Faker zh_CN / en_US records (names, phones, IDs,
 cards, e-mails, addresses, IPs, URLs, secrets embedded in template sentences) interleaved with
@@ -42,7 +47,14 @@ def _luhn_card(rng: random.Random, prefix: str, n: int) -> str:
     raise AssertionError
 
 
-def build_pool(seed: int = 7, n: int = 3000) -> list[str]:
+#: the template each pool entry comes from (corpus composition in the report)
+KINDS_ZH = ("zh: name+mobile+ID+address", "zh: name+phone+e-mail", "zh: bank card+name",
+            "zh: filler only", "zh: filler only", "zh: filler only")
+KINDS_EN = ("en: name+phone+e-mail+address", "en: card+SSN+IP+URL", "en: AWS key+password",
+            "en: filler only", "en: filler only", "en: filler only")
+
+
+def build_pool(seed: int = 7, n: int = 3000, labels: list[str] | None = None) -> list[str]:
     from faker import Faker
 
     rng = random.Random(seed)
@@ -53,6 +65,8 @@ def build_pool(seed: int = 7, n: int = 3000) -> list[str]:
     for i in range(n):
         if i % 2 == 0:
             kind = rng.randint(0, 5)
+            if labels is not None:
+                labels.append(KINDS_ZH[kind])
             if kind == 0:
                 pool.append(f"客户{zh.name()}的手机号是{zh.phone_number()}，身份证号{_cn_id(rng)}，"
                             f"住址：{zh.address()}。" + zh.text(200))
@@ -66,6 +80,8 @@ def build_pool(seed: int = 7, n: int = 3000) -> list[str]:
                 pool.append(zh.text(400))
         else:
             kind = rng.randint(0, 5)
+            if labels is not None:
+                labels.append(KINDS_EN[kind])
             if kind == 0:
                 pool.append(f"Hi, I'm {en.name()}. Call me at {en.phone_number()} or write to "
                             f"{en.email()}. I live at {en.address().replace(chr(10), ', ')}. "
@@ -111,16 +127,33 @@ def _read_docs(path: Path, max_bytes: float | None = None) -> tuple[list[str], i
     return docs, size
 
 
-def bench_privtune(docs: list[str], size: int, names: bool) -> tuple[float, int]:
+def bench_privtune(docs: list[str], size: int, names: bool, engine: str = "auto",
+                   repeat: int = 2) -> tuple[float, int, float, str]:
+    """Best of ``repeat`` runs: (MB/s, spans, CPU seconds of the best run, engine used)."""
     from privtune.config import DetectConfig
     from privtune.detect import Scanner
 
-    scanner = Scanner(DetectConfig(names=names))
+    scanner = Scanner(DetectConfig(names=names), engine=engine)
     scanner.scan("预热 warm-up 13800138000")
-    t0 = time.process_time()
-    found = sum(len(scanner.scan(d)) for d in docs)
-    dt = time.process_time() - t0
-    return size / dt / 1e6, found
+    best, found = float("inf"), 0
+    for _ in range(max(1, repeat)):
+        t0 = time.process_time()
+        found = sum(len(scanner.scan(d)) for d in docs)
+        best = min(best, time.process_time() - t0)
+    return size / best / 1e6, found, best, scanner.engine
+
+
+def composition(docs: list[str], seed: int) -> list[tuple[str, int, int]]:
+    """(template, documents, bytes) of the corpus, from the generator's labels."""
+    labels: list[str] = []
+    pool = build_pool(seed, labels=labels)
+    label_of = {t: lab for t, lab in zip(pool, labels, strict=True)}
+    counts: dict[str, list[int]] = {}
+    for d in docs:
+        c = counts.setdefault(label_of.get(d, "other"), [0, 0])
+        c[0] += 1
+        c[1] += len(d.encode()) + 1
+    return sorted(((k, v[0], v[1]) for k, v in counts.items()), key=lambda x: x[0])
 
 
 def bench_presidio(docs: list[str], size: int, default_set: bool) -> tuple[float, int, str]:
@@ -151,27 +184,55 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--presidio-mb", type=float, default=2.0,
                     help="prefix of the corpus given to Presidio (0: skip Presidio)")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--repeat", type=int, default=2, help="runs per configuration; best is kept")
+    ap.add_argument("--engines", default="auto,passes",
+                    help="privtune engines to time (auto = hyperscan when installed)")
+    ap.add_argument("--no-names", action="store_true", help="skip the names/addresses runs")
     args = ap.parse_args(argv)
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     path = build_corpus(args.size_mb, args.seed)
     docs, size = _read_docs(path)
-    print(f"corpus: {path} ({size / 1e6:.1f} MB, {len(docs)} docs), one core")
-    structured, n1 = bench_privtune(docs, size, names=False)
-    print(f"privtune structured only : {structured:7.2f} MB/s  ({n1} spans)")
-    full, n2 = bench_privtune(docs, size, names=True)
-    print(f"privtune with names/addr : {full:7.2f} MB/s  ({n2} spans)")
+    print(f"corpus: {path} ({size / 1e6:.1f} MB, {len(docs)} docs), one core, CPU time of this "
+          f"process, best of {args.repeat}")
+    print()
+    print("| template | docs | MB |")
+    print("|---|---:|---:|")
+    for lab, n, b in composition(docs, args.seed):
+        print(f"| {lab} | {n} | {b / 1e6:.1f} |")
+    rows: list[tuple[str, str, float, int, float]] = []
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    results: dict[tuple[str, bool], float] = {}
+    for engine in engines:
+        for names in ((False,) if args.no_names else (False, True)):
+            mbs, n, cpu, used = bench_privtune(docs, size, names, engine, args.repeat)
+            if (used, names) in results:
+                continue
+            results[(used, names)] = mbs
+            label = f"privtune {used}, " + ("names + addresses on" if names else
+                                           "structured types only (names: false)")
+            rows.append((label, f"{size / 1e6:.0f} MB", mbs, n, cpu))
+    p_regex = p_def = None
     if args.presidio_mb > 0:
         pdocs, psize = _read_docs(path, args.presidio_mb * 1e6)
         p_regex, m1, _ = bench_presidio(pdocs, psize, default_set=False)
-        print(f"presidio regex set       : {p_regex:7.3f} MB/s  (first {psize / 1e6:.1f} MB, "
-              f"{m1} results; no NLP model)")
+        rows.append(("presidio regex set (Email, Phone, CreditCard, IBAN, SSN, IP, URL, Date)",
+                     f"first {psize / 1e6:.0f} MB", p_regex, m1, psize / p_regex / 1e6))
         p_def, m2, _names = bench_presidio(pdocs, psize, default_set=True)
-        print(f"presidio default set     : {p_def:7.3f} MB/s  (first {psize / 1e6:.1f} MB, "
-              f"{m2} results; all predefined recognizers but SpacyRecognizer: no spaCy model "
-              f"offline)")
-        print(f"ratio structured/presidio-regex : {structured / p_regex:6.1f}x")
-        print(f"ratio with-names/presidio-default: {full / p_def:6.1f}x")
+        rows.append(("presidio default set (all predefined but SpacyRecognizer; no spaCy model "
+                     "offline)", f"first {psize / 1e6:.0f} MB", p_def, m2, psize / p_def / 1e6))
+    print()
+    print("| detector | corpus | MB/s | spans | CPU s |")
+    print("|---|---|---:|---:|---:|")
+    for label, corpus, mbs, n, cpu in rows:
+        print(f"| {label} | {corpus} | {mbs:.2f} | {n} | {cpu:.2f} |")
+    if p_regex and p_def:
+        print()
+        print("| privtune configuration | vs presidio regex set | vs presidio default set |")
+        print("|---|---:|---:|")
+        for (used, names), mbs in results.items():
+            label = f"{used}, " + ("with names" if names else "structured only")
+            print(f"| {label} | {mbs / p_regex:.1f}x | {mbs / p_def:.1f}x |")
     return 0
 
 

@@ -56,6 +56,9 @@ class PatternRecognizer:
     trigger_lower: bool = False
     #: with a trigger: only scan (before, after) characters around each trigger occurrence
     window: tuple[int, int] | None = None
+    #: optional pattern for the Hyperscan pass, matching at least wherever ``pattern`` does
+    #: (an equivalent form that suits Hyperscan better than the one tuned for ``re``)
+    hs_pattern: str | None = None
     regex: re.Pattern[str] = field(init=False, repr=False)
     group: int | str = field(init=False, repr=False)
     #: the pattern opens with a character or class (not an assertion or a group of
@@ -68,6 +71,7 @@ class PatternRecognizer:
         head = self.pattern.removeprefix("(?P<v>")
         self.charset_first = head[:1] == "[" or (head[:1] == "\\" and head[1:2] in "dw+(")
         self.context = tuple(w.lower() for w in self.context)
+        self._context_re = context_regex(self.context) if self.context else None
 
     def find(self, folded: str, pos: int = 0, endpos: int | None = None) -> list[Candidate]:
         """Matches in ``folded[pos:endpos]``; look-behind and context see the whole text."""
@@ -93,8 +97,11 @@ class PatternRecognizer:
                 return None
             if r is not True:
                 score = float(r)
-        if self.context:
-            if has_context(folded, s, e, self.context, self.context_window):
+        if self._context_re is not None:
+            w = self.context_window
+            rx = self._context_re
+            if (rx.search(folded[max(0, s - w):s].lower()) is not None
+                    or rx.search(folded[e:e + w // 2].lower()) is not None):
                 score = min(1.0, score + self.context_boost)
             elif self.context_required:
                 return None
@@ -193,6 +200,11 @@ def _name_numbered_groups(pat: str, k: int) -> str:
             out.append(ch)
         i += 1
     return "".join(out)
+
+
+def context_regex(words: tuple[str, ...]) -> re.Pattern[str]:
+    """One regex that finds any of ``words`` (literal substrings) in one C-level pass."""
+    return re.compile("|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True)))
 
 
 def has_context(text: str, start: int, end: int, words: tuple[str, ...], window: int) -> bool:

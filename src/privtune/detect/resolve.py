@@ -18,6 +18,11 @@ from privtune.detect.span import Span
 def resolve(cands: list[Candidate], min_score: float = 0.0) -> list[Span]:
     if not cands:
         return []
+    if len(cands) == 1:  # the common case: nothing to rank
+        c = cands[0]
+        if c[3] >= min_score and c[1] > c[0]:
+            return [Span(c[2], c[0], c[1], round(c[3], 4), c[4])]
+        return []
     ranked = sorted((c for c in cands if c[3] >= min_score and c[1] > c[0]),
                     key=lambda c: (-c[3], c[0] - c[1], c[0], c[5], c[2]))
     starts: list[int] = []

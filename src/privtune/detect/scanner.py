@@ -17,7 +17,7 @@ from collections.abc import Iterable
 import ahocorasick
 
 from privtune.config import DetectConfig
-from privtune.detect import custom
+from privtune.detect import custom, hsplan
 from privtune.detect.custom import lower_same_length
 from privtune.detect.normalize import fold
 from privtune.detect.recognizer import (
@@ -112,7 +112,11 @@ def _allow_key(value: str) -> str:
 class Scanner:
     """Finds PII and secrets in text. Thread-safe after construction (no mutable state)."""
 
-    def __init__(self, config: DetectConfig | None = None, *, engine: str = "passes") -> None:
+    def __init__(self, config: DetectConfig | None = None, *, engine: str = "auto") -> None:
+        if engine == "auto":
+            engine = "hyperscan" if hsplan.AVAILABLE else "passes"
+        if engine not in ("hyperscan", "passes", "combined"):
+            raise ValueError(f"unknown engine {engine!r}")
         self.config = cfg = config or DetectConfig()
         wanted = set(cfg.types) if cfg.types is not None else None
         disabled = set(cfg.disable)
@@ -153,6 +157,11 @@ class Scanner:
             for k, idxs in keys.items():
                 self._anchor_ac.add_word(k, (len(k), tuple(idxs)))
             self._anchor_ac.make_automaton()
+        #: the Hyperscan prefilter plan (None: the pure-Python engine)
+        self._hs: hsplan.HsPlan | None = None
+        if engine == "hyperscan" and (self._digit_recs or self._anchor_recs):
+            self._hs = hsplan.HsPlan(self._digit_recs, self._anchor_recs)
+        self.engine = engine
         self._filter_types = any(
             not set(_types_of(r)) <= self.enabled_types for r in self._functions)
         self._allow = frozenset(_allow_key(a) for a in cfg.allow if a.strip())
@@ -173,36 +182,12 @@ class Scanner:
         """All raw candidates before overlap resolution (for debugging and evaluation)."""
         folded = fold(text)
         cands: list[Candidate] = []
-        n = len(folded)
-        if self._digit_recs and _DIGIT_RUN.search(folded) is not None:
-            windows = digit_windows(folded)
-            if self._digit_pass is not None:
-                dp = self._digit_pass
-                for ws, we in windows:
-                    cands.extend(dp.find(folded, ws, we))
-            else:
-                lo, hi = windows[0][0], windows[-1][1]
-                for r in self._digit_recs:
-                    if r.charset_first:
-                        # re's first-character scan skips the gaps faster than a call per
-                        # window would cost
-                        cands.extend(r.find(folded, lo, hi))
-                    else:
-                        for ws, we in windows:
-                            cands.extend(r.find(folded, ws, we))
-        if self._anchor_ac is not None:
-            per: dict[int, list[tuple[int, int]]] = {}
-            recs = self._anchor_recs
-            for end, (length, idxs) in self._anchor_ac.iter(lower_same_length(folded)):
-                start = end - length + 1
-                for i in idxs:
-                    before, after = recs[i].window or (0, n)
-                    per.setdefault(i, []).append((max(0, start - before),
-                                                  min(n, end + 1 + after)))
-            for i, spans in per.items():
-                r = recs[i]
-                for ws, we in merge_windows(folded, spans):
-                    cands.extend(r.find(folded, ws, we))
+        events = self._hs.events(folded) if self._hs is not None else None
+        if events is not None:
+            self._hs_candidates(folded, events, cands)
+        else:
+            self._digit_candidates(folded, self._digit_recs, cands)
+            self._anchor_candidates(folded, range(len(self._anchor_recs)), cands)
         for r in self._plain_recs:
             cands.extend(r.find(folded))
         for f in self._functions:
@@ -219,6 +204,105 @@ class Scanner:
         if self._allow or self._allow_res:
             cands = [c for c in cands if not self._allowed(folded[c[0]:c[1]])]
         return cands
+
+    def _hs_candidates(self, folded: str, events: list[tuple[int, int]],
+                       cands: list[Candidate]) -> None:
+        """Regex recognizers where the Hyperscan pass says they can match (see hsplan)."""
+        plan = self._hs
+        assert plan is not None
+        if plan.python_digit:
+            self._digit_candidates(folded, plan.python_digit, cands)
+        if not events:
+            if plan.python_anchor:
+                self._anchor_candidates(folded, plan.python_anchor, cands)
+            return
+        n = len(folded)
+        kinds, payload = plan.kinds, plan.payload
+        wins: dict[int, list[tuple[int, int]]] | None = None
+        gated = plan.python_anchor_set
+        hits: list[tuple[int, int]] | None = None
+        for i, e in events:
+            k = kinds[i]
+            if k == 0:  # first: re from the earliest possible start to the end of the text
+                r, w = payload[i]
+                cands.extend(r.find(folded, e - w if e > w else 0))
+            elif k == 1:  # ends: a window per reported end
+                w, a = payload[i][1], payload[i][2]
+                win = (e - w if e > w else 0, e + a if e + a < n else n)
+                if wins is None:
+                    wins = {i: [win]}
+                elif i in wins:
+                    wins[i].append(win)
+                else:
+                    wins[i] = [win]
+            elif k == 2:  # gate: this trigger recognizer can match somewhere
+                if gated is plan.python_anchor_set:
+                    gated = set(gated)
+                gated.add(payload[i])
+            elif hits is None:
+                hits = [(i, e)]
+            else:
+                hits.append((i, e))
+        if wins is not None:
+            for i, wl in wins.items():
+                r = payload[i][0]
+                for ws, we in hsplan.merge(wl) if len(wl) > 1 else wl:
+                    cands.extend(r.find(folded, ws, we))
+        if gated and hits is not None:
+            recs = self._anchor_recs
+            per: dict[int, list[tuple[int, int]]] = {}
+            for i, e in hits:
+                length, idxs = payload[i]
+                start = e - length
+                for k in idxs:
+                    if k in gated:
+                        before, after = recs[k].window or (0, n)
+                        per.setdefault(k, []).append((max(0, start - before), min(n, e + after)))
+            for k, spans in per.items():
+                r = recs[k]
+                for ws, we in merge_windows(folded, spans):
+                    cands.extend(r.find(folded, ws, we))
+
+    def _digit_candidates(self, folded: str, recs: list[PatternRecognizer],
+                          cands: list[Candidate]) -> None:
+        """Pure-Python engine: digit-anchored recognizers in the windows around digit runs."""
+        if recs and _DIGIT_RUN.search(folded) is not None:
+            windows = digit_windows(folded)
+            if self._digit_pass is not None and recs is self._digit_recs:
+                dp = self._digit_pass
+                for ws, we in windows:
+                    cands.extend(dp.find(folded, ws, we))
+            else:
+                lo, hi = windows[0][0], windows[-1][1]
+                for r in recs:
+                    if r.charset_first:
+                        # re's first-character scan skips the gaps faster than a call per
+                        # window would cost
+                        cands.extend(r.find(folded, lo, hi))
+                    else:
+                        for ws, we in windows:
+                            cands.extend(r.find(folded, ws, we))
+
+    def _anchor_candidates(self, folded: str, which, cands: list[Candidate]) -> None:
+        """Pure-Python engine: trigger-anchored recognizers (indexes ``which``) in the windows
+        around the hits of one Aho-Corasick automaton over the lower-cased text."""
+        if self._anchor_ac is not None and which:
+            n = len(folded)
+            wanted = set(which)
+            per: dict[int, list[tuple[int, int]]] = {}
+            recs = self._anchor_recs
+            for end, (length, idxs) in self._anchor_ac.iter(lower_same_length(folded)):
+                start = end - length + 1
+                for i in idxs:
+                    if i not in wanted:
+                        continue
+                    before, after = recs[i].window or (0, n)
+                    per.setdefault(i, []).append((max(0, start - before),
+                                                  min(n, end + 1 + after)))
+            for i, spans in per.items():
+                r = recs[i]
+                for ws, we in merge_windows(folded, spans):
+                    cands.extend(r.find(folded, ws, we))
 
     def _allowed(self, value: str) -> bool:
         if _allow_key(value) in self._allow:

@@ -6,13 +6,21 @@ import datetime as _dt
 import ipaddress
 import math
 import re
+import time
 from collections import Counter
+from operator import mul as _mul
 
 _DIGITS = re.compile(r"\d")
 
 
 def digits_only(value: str) -> str:
+    if value.isdecimal():  # the same set as re's \d: nothing to drop
+        return value
     return "".join(_DIGITS.findall(value))
+
+
+#: Luhn: the digit that replaces ``d`` at a doubled position (2d, minus 9 above 9)
+_LUHN_TABLE = bytes.maketrans(b"0123456789", b"0246813579")
 
 
 def luhn(number: str) -> bool:
@@ -20,6 +28,9 @@ def luhn(number: str) -> bool:
     ds = digits_only(number)
     if not ds:
         return False
+    if ds.isascii():
+        b = ds.encode("ascii")
+        return (sum(b[-1::-2]) + sum(b[-2::-2].translate(_LUHN_TABLE)) - 48 * len(b)) % 10 == 0
     total = 0
     for i, ch in enumerate(reversed(ds)):
         d = ord(ch) - 48
@@ -39,14 +50,30 @@ CN_PROVINCE_CODES = frozenset({
 })
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
+_ID_WEIGHT_SUM = sum(_ID_WEIGHTS)
+
+
+_today_cache: list = [None, 0.0]  # [date, time.time() at which it stops being today]
+
+
+def _today() -> _dt.date:
+    """``date.today()``, computed again only when the local date can have changed."""
+    now = time.time()
+    if now >= _today_cache[1] or _today_cache[0] is None:
+        day = _dt.date.today()
+        tomorrow = _dt.datetime.combine(day + _dt.timedelta(days=1), _dt.time())
+        _today_cache[:] = [day, min(tomorrow.timestamp(), now + 3600.0)]
+    return _today_cache[0]
 
 
 def _valid_date(y: int, m: int, d: int, *, earliest: int = 1880) -> bool:
+    if y < earliest:
+        return False
     try:
         day = _dt.date(y, m, d)
     except ValueError:
         return False
-    return earliest <= y and day <= _dt.date.today()
+    return day <= _today()
 
 
 def _valid_region(code: str) -> bool:
@@ -57,14 +84,17 @@ def _valid_region(code: str) -> bool:
 
 def cn_id18(value: str) -> bool:
     """18-digit resident ID: region code, birth date, GB 11643 MOD 11-2 check character."""
-    v = re.sub(r"[\s-]", "", value).upper()
+    v = (value if value.isalnum() else re.sub(r"[\s-]", "", value)).upper()
     if len(v) != 18 or not v[:17].isdigit() or v[17] not in "0123456789X":
         return False
     if not _valid_region(v[:6]):
         return False
     if not _valid_date(int(v[6:10]), int(v[10:12]), int(v[12:14])):
         return False
-    s = sum(int(c) * w for c, w in zip(v[:17], _ID_WEIGHTS, strict=True))
+    if v[:17].isascii():
+        s = sum(map(_mul, v[:17].encode("ascii"), _ID_WEIGHTS)) - 48 * _ID_WEIGHT_SUM
+    else:
+        s = sum(int(c) * w for c, w in zip(v[:17], _ID_WEIGHTS, strict=True))
     return _ID_CHECK[s % 11] == v[17]
 
 
@@ -157,5 +187,4 @@ def char_classes(value: str) -> int:
 
 
 def plausible_birth_date(y: int, m: int, d: int) -> bool:
-    today = _dt.date.today()
-    return _valid_date(y, m, d, earliest=1900) and y <= today.year - 1
+    return _valid_date(y, m, d, earliest=1900) and y <= _today().year - 1

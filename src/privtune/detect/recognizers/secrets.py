@@ -18,6 +18,19 @@ from privtune.detect.recognizer import NA, NB, Candidate, PatternRecognizer
 _KEY_WORDS = (r"(?:password|passwd|pwd|pass|secret|client[_\-]?secret|token|access[_\-]?token|"
               r"auth[_\-]?token|api[_\-]?key|apikey|access[_\-]?key(?:[_\-]?id)?|secret[_\-]?key|"
               r"private[_\-]?key|credentials?|密码|口令|密钥|秘钥|令牌)")
+#: the same key words, written so that the pattern opens with a character class (re's fast
+#: first-character scan; a case-insensitive alternation is tried at every position, ~5x
+#: slower): first character, then the rest of the words starting with it, in the original
+#: order (words with different first characters can never compete). ``ſ`` is the one
+#: non-ASCII character that (?i) equates with one of p, s, c, t, a.
+_KEY_WORDS_CLASS_FIRST = (
+    r"[PpSs\u017fCcTtAa密口秘令]"
+    r"(?:(?<=[Pp])(?i:assword|asswd|wd|ass|rivate[_\-]?key)"
+    r"|(?<=[Ss\u017f])(?i:ecret|ecret[_\-]?key)"
+    r"|(?<=[Cc])(?i:lient[_\-]?secret|redentials?)"
+    r"|(?<=[Tt])(?i:oken)"
+    r"|(?<=[Aa])(?i:ccess[_\-]?token|uth[_\-]?token|pi[_\-]?key|pikey|ccess[_\-]?key(?:[_\-]?id)?)"
+    r"|(?<=密)(?:码|钥)|(?<=口)令|(?<=秘)钥|(?<=令)牌)")
 
 
 def _keyword_value(value: str) -> float | bool:
@@ -101,7 +114,9 @@ def recognizers() -> list[PatternRecognizer]:
                           r"[^\s:@/<>\"']{1,128}:[^\s@/<>\"']{1,128}@[^\s<>\"'，。；、）」]{1,350})",
                           score=0.97, max_len=512, priority=3),
         PatternRecognizer("keyword_secret", "SECRET", trigger=("pass", "pwd", "secret", "token", "key", "credential", "密码", "口令", "密钥", "秘钥", "令牌"), trigger_lower=True, window=(0, 150),
-                          pattern=r"(?i)" + _KEY_WORDS + r"[\"']?[ ]{0,3}(?:[:=：]|=>|is|是|为)[ ]{0,3}"
+                          pattern=_KEY_WORDS_CLASS_FIRST + r"[\"']?[ ]{0,3}(?:[:=：]|=>|(?i:is)|是|为)[ ]{0,3}"
+                          r"[\"']?(?P<v>[^\s\"',;<>]{4,128})",
+                          hs_pattern=r"(?i)" + _KEY_WORDS + r"[\"']?[ ]{0,3}(?:[:=：]|=>|is|是|为)[ ]{0,3}"
                           r"[\"']?(?P<v>[^\s\"',;<>]{4,128})",
                           validator=_keyword_value, score=0.8, max_len=128, priority=4),
         PatternRecognizer("high_entropy_near_key", "SECRET", trigger=("key", "secret", "token", "auth", "bearer", "credential", "密钥", "令牌"), trigger_lower=True, window=(40, 240),

@@ -42,6 +42,7 @@ class DetectConfig(Section):
     min_score: float = 0.5
     custom: list[CustomRule] = Field(default_factory=list)
     allow: list[str] = Field(default_factory=list)  # literal values never reported
+    allow_patterns: list[str] = Field(default_factory=list)  # regexes (full match) never reported
 
 
 # --- data / sanitize -------------------------------------------------------------------------
@@ -60,12 +61,16 @@ class DataConfig(Section):
 class SanitizeConfig(Section):
     """Anonymization policy per type (operator names: tag, mask, hash, pseudonym, encrypt, drop)."""
 
-    default_action: str = "tag"
-    actions: dict[str, str] = Field(default_factory=dict)
+    default_action: Literal["tag", "mask", "hash", "pseudonym", "encrypt", "drop"] = "tag"
+    actions: dict[str, Literal["tag", "mask", "hash", "pseudonym", "encrypt", "drop"]] = Field(
+        default_factory=dict)
     mask_keep_last: int = 4
-    valid_ratio: float = 0.1
+    tags: dict[str, str] = Field(default_factory=dict)  # per-type tag text, e.g. PHONE: "[电话]"
+    tag_style: Literal["auto", "zh", "en"] = "auto"  # auto: [手机号] in Chinese text, else <PHONE>
+    valid_ratio: float = Field(0.1, ge=0.0, le=1.0)
     seed: int = 42
-    canaries: int = 0
+    canaries: int = Field(0, ge=0)
+    canary_repeats: int = Field(1, ge=1)
     residual: Literal["fail", "report"] = "fail"
     on_error: Literal["quarantine", "fail"] = "quarantine"
 
@@ -83,55 +88,132 @@ class KeysConfig(Section):
 
 
 class SealConfig(Section):
-    chunk_size: int = 1 << 20
+    """Sealed-file settings (docs/seal-format.md). Plaintext bytes per chunk: 256 KiB measured
+    fastest (bench/seal.py: chunk + ciphertext buffers stay in L2); memory ~3 chunks."""
+
+    chunk_size: int = Field(256 << 10, ge=16, le=1 << 28)
 
 
 # --- train -----------------------------------------------------------------------------------
+class DPConfig(Section):
+    """``train.dp``: DP-SGD on the LoRA parameters (Opacus; docs/dp.md). The noise is
+    calibrated so that the whole run spends at most (target_epsilon, target_delta)."""
+
+    target_epsilon: float = Field(gt=0)
+    target_delta: float = Field(1e-5, gt=0, lt=1)
+    max_grad_norm: float = Field(1.0, gt=0)  # per-sample clipping bound C
+    accountant: Literal["prv", "rdp"] = "prv"
+
+
 class TrainConfig(Section):
     """The seed's safe settings plus LLaMA-Factory arguments passed through unchanged."""
 
     safe_checkpoint: bool = True
     no_log_samples: bool = True
     encrypt_checkpoint: bool = True
-    keep_checkpoints: int = 2
+    keep_checkpoints: int = Field(2, ge=1)  # retention privtune enforces (secure removal)
     allow_trackers: bool = False
+    release_final: bool = False  # final adapter/model in plaintext safetensors, not sealed
+    staging_dir: str | None = None  # where plaintext lives during a run; None: /dev/shm
+    nproc_per_node: int | None = Field(None, ge=1)  # torchrun ranks; None: one per CUDA GPU
     llamafactory: dict[str, Any] = Field(default_factory=dict)
+    dp: DPConfig | None = None  # differentially private LoRA training (docs/dp.md)
 
 
 # --- audit -----------------------------------------------------------------------------------
 class AuditThresholds(Section):
-    max_extraction_rate: float = 0.01
-    max_pii_regurgitated: int = 0
-    max_canary_exposure_bits: float = 10.0
-    max_mia_auc: float = 0.6
-    max_artifact_findings: int = 0
+    """The release gate: the audit fails (exit code 1) when any measured value exceeds these."""
+
+    max_extraction_rate: float = 0.01  # exact k-extractable rate, train minus held-out
+    max_pii_regurgitated: int = 0  # distinct inventory values the model emits (base subtracted)
+    max_canary_exposure_bits: float = 10.0  # worst canary, skew-normal extrapolated exposure
+    max_mia_auc: float = 0.6  # best membership attack
+    max_artifact_findings: int = 0  # critical + high findings in the model files
 
 
 class AuditConfig(Section):
+    """``privtune audit``: which model, which probes and how hard they push."""
+
     model: str | None = None
     base_model: str | None = None
+    adapter: str | None = None
     out_dir: str = "audit"
     backend: Literal["transformers", "vllm"] = "transformers"
-    max_records: int = 200
+    device: str = "auto"  # "cpu", "cuda", "cuda:1", or "auto"
+    batch_size: int = Field(32, ge=1)
+    max_length: int = Field(512, ge=16)
+    template: Literal["default", "empty"] = "default"  # how train records were rendered
+    max_records: int = Field(200, ge=1)  # per split, for every record-based probe
+    seed: int = 0
+    # extraction: k-token prefix, greedy suffix of suffix_tokens, approximate match ratio
+    prefix_tokens: int = Field(32, ge=1)
+    suffix_tokens: int = Field(32, ge=1)
+    approx_match: float = Field(0.9, gt=0, le=1)
+    # PII regurgitation: greedy continuations of prompts + unconditioned samples
+    pii_max_new_tokens: int = Field(48, ge=1)
+    pii_samples: int = Field(64, ge=0)
+    pii_contexts: int = Field(200, ge=0)  # at most this many "text before a PII value" prompts
+    # canaries: never-inserted candidates to rank each canary against
+    canary_candidates: int = Field(1000, ge=10)
+    # membership: the k of Min-K% and Min-K%++
+    min_k: float = Field(0.2, gt=0, le=1)
+    probes: list[Literal["extraction", "pii", "canaries", "membership", "generalization",
+                         "artifacts"]] | None = None  # None: every probe the inputs allow
     thresholds: AuditThresholds = Field(default_factory=AuditThresholds)
 
 
 # --- registry / serve / monitor --------------------------------------------------------------
 class RegistryConfig(Section):
+    """Where the model registry lives: ``sqlite:///path`` (relative to work_dir) or
+    ``postgresql://user@host/db`` for a registry shared by several machines."""
+
     url: str = "sqlite:///.privtune/registry.db"
+    db_schema: str | None = None  # PostgreSQL schema (created if missing); None: search_path
+    resolver_poll_s: float = Field(default=0.25, gt=0.0, le=0.9)  # gateway re-reads aliases;
+    # bounds how long a revoked version can still be served (the promise is one second)
 
 
 class ServeConfig(Section):
+    """The gateway (docs/serve.md). ``aliases`` and ``environments`` are validated by
+    ``privtune.serve.settings`` when the gateway starts (unknown keys are errors there too)."""
+
     host: str = "127.0.0.1"
     port: int = 8000
+    workers: int = 1  # gateway processes (rate limits are per process)
     upstream: str | None = None  # OpenAI-compatible base URL; None: embedded backend
-    log_url: str = "sqlite:///.privtune/requests.db"
+    upstream_api_key_env: str | None = None  # env var holding the upstream's API key
+    upstream_timeout_s: float = 600.0
+    embedded_model: str | None = None  # local model directory for the embedded backend
+    log_url: str = "sqlite:///.privtune/requests.db"  # request log and API keys
+    # where aliases come from: this file (below) or the model registry (registry.url)
+    aliases_from: Literal["config", "registry"] = "config"
+    # alias -> {model, version, environment, status: active|revoked, upstream}
+    aliases: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    alias_poll_s: float = 0.25  # config re-read interval (revocation within 1 s)
+    # env -> {output: redact|block|pass, input: off|warn|redact|block, blocked_terms, on_revoke}
+    environments: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    default_rpm: int = 600
+    log_text: Literal["fingerprint", "redacted", "none"] = "fingerprint"
+    log_retention_days: float = 183.0
+    log_head_export: str | None = ".privtune/requests-head.json"  # file or http(s) webhook
+    log_head_every_s: float = 5.0
+    log_flush_ms: int = 50
+    max_body_bytes: int = 4 << 20
 
 
 class MonitorConfig(Section):
-    every: str | None = None
-    webhook: str | None = None
+    """``privtune monitor``: log re-scan, re-audit, alerts, automatic revocation."""
+
+    every: str | None = None  # "30m", "1h", "1d"; None: one run (cron)
+    webhook: str | None = None  # alerts are POSTed here as JSON
+    webhook_timeout_s: float = 5.0
+    alert_log: str = ".privtune/alerts.jsonl"  # every alert is also appended here
     auto_revoke: bool = False
+    revoke_on: list[Literal["log-leak", "audit-fail", "integrity"]] = Field(
+        default_factory=lambda: ["log-leak", "audit-fail", "integrity"])
+    revoke_min_findings: int = Field(default=1, ge=1)  # log findings of one version to revoke it
+    environments: list[str] = Field(default_factory=lambda: ["test", "prod"])  # watched
+    reaudit: bool = True  # re-run privtune audit on serving versions (loads the model)
 
 
 class PrivtuneConfig(Section):

@@ -13,9 +13,23 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 
 from privtune import __version__
-from privtune.cli import apikeys, audit, demo, keys, log, sanitize, scan, seal, serve, train
+from privtune.cli import (
+    apikeys,
+    audit,
+    demo,
+    keys,
+    log,
+    model,
+    monitor,
+    sanitize,
+    scan,
+    seal,
+    serve,
+    train,
+)
 from privtune.cli.console import err_console
 from privtune.errors import PrivtuneError
 
@@ -51,7 +65,7 @@ def _root(
     """Fine-tune LLMs on customer data without leaking it."""
 
 
-for module in (demo, scan, seal, sanitize, train, audit, serve, log):
+for module in (demo, scan, seal, sanitize, train, audit, model, serve, log, monitor):
     module.register(app)
 keys.register(keys_app)
 apikeys.register(keys_app)
@@ -62,7 +76,7 @@ def main() -> None:
     try:
         app()
     except PrivtuneError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")

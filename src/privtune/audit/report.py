@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from typing import Any
 
 from privtune.fsutil import atomic_write_text
@@ -147,6 +148,19 @@ def _status(check: dict[str, Any]) -> tuple[str, str]:
     return check["status"], "skip"
 
 
+def _dp_line(report: dict[str, Any]) -> list[str]:
+    """One line on differential privacy: the budget the training run spent, and the canary
+    exposure it bounds (about epsilon / ln 2 bits)."""
+    dp = (report.get("training") or {}).get("dp")
+    if not dp:
+        return []
+    eps = dp.get("epsilon")
+    bound = f"{float(eps) / math.log(2):.1f}" if isinstance(eps, int | float) else "?"
+    return [f'<p id="dp">Trained with differential privacy: ε={_num(eps)}, '
+            f"δ={_num(dp.get('delta'))}, accountant {_e(str(dp.get('accountant')))}; "
+            f"canary exposure bound ≈ {bound} bits.</p>"]
+
+
 def render_html(report: dict[str, Any]) -> str:
     verdict = report["verdict"]
     probes = report["probes"]
@@ -163,6 +177,7 @@ def render_html(report: dict[str, Any]) -> str:
            f"Verdict: <strong>{_e(verdict.upper())}</strong>"
            f"<small>{_e('failed: ' + ', '.join(failed) if failed else 'every check is within its threshold')}"
            "</small></div>",
+           *_dp_line(report),
            "<h2 id=\"gate\">Release gate</h2>"]
     rows = []
     for c in gate:

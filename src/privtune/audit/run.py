@@ -36,6 +36,16 @@ class AuditInputs:
     inventory: Path | None = None
     canaries: Path | None = None
     artifacts: list[Path] = field(default_factory=list)  # more folders/files to scan
+    train_run: Path | None = None  # privtune train's OUT: its DP accounting goes in the report
+
+
+def _training_facts(train_run: Path | None) -> dict[str, object] | None:
+    """What the training run says about itself that a reviewer needs (DP budget spent)."""
+    if train_run is None:
+        return None
+    from privtune.train.dp import dp_section
+
+    return {"run": str(train_run), "dp": dp_section(train_run)}
 
 
 def sha256_file(path: Path) -> str:
@@ -277,6 +287,7 @@ def run_audit(
             "canaries": inputs.canaries}.items()},
         "gate": checks,
         "probes": probes,
+        "training": _training_facts(inputs.train_run),
         "seconds": round(time.monotonic() - started, 2),
     }
     if out_dir is not None:

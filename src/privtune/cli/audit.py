@@ -25,6 +25,8 @@ def audit(
     inventory: Path = typer.Option(None, "--inventory", help="PII inventory "
                                    "(inventory.jsonl.sealed)."),
     canaries: Path = typer.Option(None, "--canaries", help="Canaries (canaries.json.sealed)."),
+    train_run: Path = typer.Option(None, "--train-run", help="privtune train's output folder: "
+                                   "its DP budget (train.dp) is shown in the report."),
     scan: list[Path] = typer.Option([], "--scan", help="More files or folders for the artifact "
                                     "scan (checkpoints, logs, generated_predictions.jsonl)."),
     config: Path = typer.Option(None, "--config", "-c", help="privtune.yaml (audit and keys "
@@ -81,7 +83,8 @@ def audit(
         if needs_keys:
             raise
     inputs = AuditInputs(model=model, base=base, adapter=adapter, train=train, heldout=heldout,
-                         inventory=inventory, canaries=canaries, artifacts=list(scan))
+                         inventory=inventory, canaries=canaries, artifacts=list(scan),
+                         train_run=train_run)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err_console, transient=True) as bars:
         def progress(desc: str, total: int):

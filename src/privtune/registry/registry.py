@@ -288,7 +288,9 @@ class Registry:
             problems = mf.report_binding_problems(report, files)
             audit = {"report_sha256": mf.sha256_bytes(raw), "verdict": report.get("verdict"),
                      "bound": not problems,
-                     "probes": sorted(report.get("probes", {}) or {})}
+                     "probes": sorted(report.get("probes", {}) or {}),
+                     # the DP budget the training run spent (train.dp), signed with the rest
+                     "dp": (report.get("training") or {}).get("dp")}
         key = self._private_key()
         manifest = {
             "format": mf.MANIFEST_FORMAT,

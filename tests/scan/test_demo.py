@@ -58,7 +58,7 @@ def test_shipped_data_shape():
 
 
 def test_demo_command_reports_without_values():
-    out = subprocess.run([sys.executable, "-m", "privtune.cli.main", "demo"],
+    out = subprocess.run([sys.executable, "-m", "privtune.cli.main", "demo", "--scan-only"],
                          capture_output=True, text=True, timeout=120,
                          env={**os.environ, "COLUMNS": "200"})
     assert out.returncode == 0, out.stderr

@@ -24,6 +24,7 @@ from privtune.cli import (
     log,
     model,
     monitor,
+    run,
     sanitize,
     scan,
     seal,
@@ -65,7 +66,7 @@ def _root(
     """Fine-tune LLMs on customer data without leaking it."""
 
 
-for module in (demo, scan, seal, sanitize, train, audit, model, serve, log, monitor):
+for module in (demo, run, scan, seal, sanitize, train, audit, model, serve, log, monitor):
     module.register(app)
 keys.register(keys_app)
 apikeys.register(keys_app)

@@ -185,7 +185,11 @@ class RedactingStream(io.TextIOBase):
         return getattr(self._target, "errors", None)
 
     def isatty(self) -> bool:
-        return self._target.isatty()
+        # asked by libraries at interpreter exit too, when the stream may be closed already
+        try:
+            return self._target.isatty()
+        except ValueError:
+            return False
 
     def fileno(self) -> int:
         return self._target.fileno()

@@ -184,3 +184,22 @@ def test_sealed_checkpoint_is_opened_in_memory(tmp_path, no_unpickling):
     report = scan_artifacts([ckpt], Scanner())
     assert report["gated_findings"] == 0
     assert {f["kind"] for f in report["findings"]} == {"sealed"}
+
+
+def test_config_identifiers_and_digests_are_not_secrets(tmp_path):
+    """No key-name workaround: the secret detector itself knows that a class name or a
+    sha256 digest is not a secret (tokenizer_config.json, a training summary)."""
+    import json
+
+    d = tmp_path / "m"
+    d.mkdir()
+    (d / "tokenizer_config.json").write_text(json.dumps(
+        {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": 512}))
+    (d / "train_summary.json").write_text(json.dumps(
+        {"final": {"tokenizer.json": {"sha256": "a1563c1fc721eede917a8d78bbe97f26194f0810"
+                                                "34cc8768cecd3e16fd21575a", "size": 3}},
+         "digest": "5f07fffe191666bb0487c21e11c8b8e509225a7fab7cc6cea6348b80297d1f31"}))
+    (d / "leaky.json").write_text(json.dumps({"api_key": "Zx9Qw3Er5Ty7Ui1Op2As4Df6Gh8Jk0L"}))
+    report = _scan(d)
+    secrets = [f for f in report["findings"] if f["kind"] == "secret"]
+    assert [f["path"] for f in secrets] == ["m/leaky.json"], secrets

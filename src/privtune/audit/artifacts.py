@@ -381,7 +381,7 @@ def _bytelevel_decode(token: str) -> str:
 
 
 #: JSON keys whose values are identifiers (class names, dtypes, versions), not data
-IDENT_KEYS = frozenset({"tokenizer_class", "architectures", "model_type", "auto_map",
+IDENT_KEYS = frozenset({"architectures", "model_type", "auto_map",
                         "processor_class", "dtype", "torch_dtype", "transformers_version",
                         "backend", "peft_type", "task_type", "target_modules", "library_name",
                         "_name_or_path", "base_model_name_or_path", "hidden_act", "format",

@@ -161,6 +161,20 @@ def _dp_line(report: dict[str, Any]) -> list[str]:
             f"canary exposure bound ≈ {bound} bits.</p>"]
 
 
+def _probe_section(out: list[str], probes: dict[str, Any], name: str,
+                   title: str) -> dict[str, Any] | None:
+    """Append the section heading; the probe's results to render, or None (after a
+    "skipped: <reason>" line) when the probe did not run or was not requested."""
+    out.append(f'<h2 id="{_e(name)}">{_e(title)}</h2>')
+    p = probes.get(name)
+    if isinstance(p, dict) and "skipped" not in p:
+        return p
+    why = p.get("skipped") if isinstance(p, dict) else None
+    out.append(f'<p class="skip" id="{_e(name)}-skipped" data-skipped="{_e(name)}">'
+               f"skipped: {_e(why or 'not requested')}</p>")
+    return None
+
+
 def render_html(report: dict[str, Any]) -> str:
     verdict = report["verdict"]
     probes = report["probes"]
@@ -188,9 +202,8 @@ def render_html(report: dict[str, Any]) -> str:
     out.append(_table(["check", "measured", "threshold", "status", "note"], rows,
                       "gate-table", raw=True))
 
-    if "extraction" in probes:
-        p = probes["extraction"]
-        out.append('<h2 id="extraction">Extraction (k-extractability)</h2>')
+    p = _probe_section(out, probes, "extraction", "Extraction (k-extractability)")
+    if p is not None:
         out.append(_table(["", "training records", "held-out records"], [
             ["records probed", p["records"], p["heldout_records"]],
             ["exact suffix match rate", p["exact_rate"], p["heldout_exact_rate"]],
@@ -204,9 +217,8 @@ def render_html(report: dict[str, Any]) -> str:
                           [[r["index"], "yes" if r["exact"] else "no", r["similarity"],
                             r["suffix_tokens"]] for r in top]))
 
-    if "pii" in probes:
-        p = probes["pii"]
-        out.append('<h2 id="pii">PII regurgitation</h2>')
+    p = _probe_section(out, probes, "pii", "PII regurgitation")
+    if p is not None:
         out.append(_table(["inventory values", "prompts", "generations", "regurgitated",
                            "subtracted (base model emits them too)", "other PII in outputs"],
                           [[p["inventory_size"], ", ".join(f"{k} {v}" for k, v in
@@ -231,9 +243,8 @@ def render_html(report: dict[str, Any]) -> str:
         else:
             out.append('<p class="ok" id="no-leaked-pii">No inventory value was emitted.</p>')
 
-    if "canaries" in probes:
-        p = probes["canaries"]
-        out.append('<h2 id="canaries">Canary exposure (Secret Sharer)</h2>')
+    p = _probe_section(out, probes, "canaries", "Canary exposure (Secret Sharer)")
+    if p is not None:
         out.append(f"<p class=\"note\">Randomness space {p['space_bits']} bits (the maximum "
                    f"exposure); {p['candidates']} never-inserted candidates (rank-based "
                    f"exposure shows at most {p['max_rank_bits']} bits; the skew-normal "
@@ -248,9 +259,8 @@ def render_html(report: dict[str, Any]) -> str:
         out.append(f'<div class="plots"><div class="plot">{histogram_svg(p["histogram"])}'
                    "</div></div>")
 
-    if "membership" in probes:
-        p = probes["membership"]
-        out.append('<h2 id="membership">Membership inference</h2>')
+    p = _probe_section(out, probes, "membership", "Membership inference")
+    if p is not None:
         out.append(f"<p class=\"note\">{p['members']} training vs {p['nonmembers']} held-out "
                    f"records; Min-K% k = {p['min_k']}; AUC standard error ≈ "
                    f"{p['auc_stderr']}. With {p['nonmembers']} held-out records the lowest "
@@ -262,17 +272,15 @@ def render_html(report: dict[str, Any]) -> str:
                           "mia-table"))
         out.append(f'<div class="plots"><div class="plot">{roc_svg(p["attacks"])}</div></div>')
 
-    if "generalization" in probes:
-        p = probes["generalization"]
-        out.append('<h2 id="generalization">Generalization</h2>')
+    p = _probe_section(out, probes, "generalization", "Generalization")
+    if p is not None:
         out.append(_table(["", "train", "held-out", "gap"], [
             ["loss (nats/token)", p["train_loss"], p["heldout_loss"], p["loss_gap"]],
             ["perplexity", p["train_perplexity"], p["heldout_perplexity"],
              f"× {p['perplexity_ratio']}"]]))
 
-    if "artifacts" in probes:
-        p = probes["artifacts"]
-        out.append('<h2 id="artifacts">Artifact scan</h2>')
+    p = _probe_section(out, probes, "artifacts", "Artifact scan")
+    if p is not None:
         c = p["counts"]
         out.append(f"<p class=\"note\">{len(p['files'])} files identified by content; "
                    f"critical {c['critical']}, high {c['high']}, medium {c['medium']}, "

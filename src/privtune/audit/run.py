@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import hashlib
 import json
@@ -121,7 +122,68 @@ def gate(report_probes: dict[str, Any], cfg: AuditConfig) -> list[dict[str, Any]
     return out
 
 
+def _is_sealed_dir(path: Path | None) -> bool:
+    """A folder sealed by ``privtune train`` (``seal_dir``): ``MANIFEST.json.sealed`` + files
+    ``<name>.sealed``."""
+    from privtune.train import artifacts as ta
+
+    return path is not None and (Path(path) / (ta.MANIFEST + ta.SEALED)).is_file()
+
+
 def run_audit(
+    inputs: AuditInputs,
+    cfg: AuditConfig | None = None,
+    out_dir: str | Path | None = None,
+    *,
+    keyring: Any = None,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """Audit a model; returns the report (also written to ``out_dir`` when given).
+
+    ``fingerprint_key`` defaults to ``keyring.derive_key("fingerprint")``; ``inventory`` and
+    ``canaries`` may be passed already loaded instead of as files in ``inputs``.
+
+    A sealed model or adapter folder (``privtune train`` without ``release_final``) is
+    decrypted with ``keyring`` into a private tmpfs folder for the probes; the report's
+    ``model_sha256`` still names the files AS STORED (the ``.sealed`` files, which the
+    registry binds to) and ``model_sha256_plaintext`` the decrypted ones.
+    """
+    sealed = [p for p in (inputs.model, inputs.adapter) if _is_sealed_dir(p)]
+    if not sealed:
+        return _run_audit(inputs, cfg, out_dir, keyring=keyring, **kwargs)
+    if keyring is None:
+        raise InputError("this model folder is sealed: its keyring is needed to audit it",
+                         Location(sealed[0]))
+    import shutil
+    import tempfile
+
+    from privtune.train import artifacts as ta
+
+    shm = Path("/dev/shm")
+    tmp = Path(tempfile.mkdtemp(prefix="privtune-audit-",
+                                dir=shm if shm.is_dir() and os.access(shm, os.W_OK) else None))
+    try:
+        os.chmod(tmp, 0o700)
+        stored: dict[Path, Path] = {}
+        for i, p in enumerate(sealed):
+            stored[ta.open_dir(Path(p), tmp / str(i) / Path(p).name, keyring)] = Path(p)
+        opened = {v: k for k, v in stored.items()}
+        plain = dataclasses.replace(
+            inputs, model=opened.get(inputs.model, inputs.model),
+            adapter=opened.get(inputs.adapter, inputs.adapter) if inputs.adapter else None)
+        return _run_audit(plain, cfg, out_dir, keyring=keyring, stored=stored, **kwargs)
+    finally:
+        if tmp.parent != shm:
+            from privtune.seal import shred
+
+            for f in sorted(tmp.rglob("*"), reverse=True):
+                if f.is_file():
+                    with contextlib.suppress(OSError):
+                        shred(f)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run_audit(
     inputs: AuditInputs,
     cfg: AuditConfig | None = None,
     out_dir: str | Path | None = None,
@@ -133,12 +195,9 @@ def run_audit(
     canaries: Canaries | None = None,
     progress: ProgressFactory | None = None,
     log: Callable[[str], None] | None = None,
+    stored: dict[Path, Path] | None = None,
 ) -> dict[str, Any]:
-    """Audit a model; returns the report (also written to ``out_dir`` when given).
-
-    ``fingerprint_key`` defaults to ``keyring.derive_key("fingerprint")``; ``inventory`` and
-    ``canaries`` may be passed already loaded instead of as files in ``inputs``.
-    """
+    """``run_audit`` on plaintext folders; ``stored``: decrypted copy -> sealed folder."""
     from privtune import __version__
     from privtune.audit.artifacts import scan_artifacts
     from privtune.audit.backends import load_backend
@@ -186,7 +245,10 @@ def run_audit(
 
     probes: dict[str, Any] = {}
     artifact_roots = [p for p in (inputs.model, inputs.adapter, *inputs.artifacts) if p]
-    model_hashes = hash_tree([p for p in (model_path, adapter) if p])
+    stored = stored or {}
+    # the contract with the registry: the artifact files AS STORED (sealed ones when sealed)
+    model_hashes = hash_tree([stored.get(p, p) for p in (model_path, adapter) if p])
+    plain_hashes = hash_tree([p for p in (model_path, adapter) if p]) if stored else None
     if want("artifacts"):
         say("scanning artifacts")
         n_files = sum(1 for r in artifact_roots for p in ([r] if r.is_file() else r.rglob("*"))
@@ -276,9 +338,12 @@ def run_audit(
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "privtune_version": __version__,
         "backend": cfg.backend,
-        "model": {"path": str(inputs.model), "adapter": str(adapter) if adapter else None,
-                  "reference": str(ref_path) if ref_path else None},
+        "model": {"path": str(stored.get(inputs.model, inputs.model)),
+                  "adapter": str(stored.get(adapter, adapter)) if adapter else None,
+                  "reference": str(stored.get(ref_path, ref_path)) if ref_path else None,
+                  **({"sealed": True} if stored else {})},
         "model_sha256": model_hashes,
+        **({"model_sha256_plaintext": plain_hashes} if plain_hashes is not None else {}),
         "config": cfg_json,
         "config_sha256": hashlib.sha256(json.dumps(cfg_json, sort_keys=True).encode())
         .hexdigest(),

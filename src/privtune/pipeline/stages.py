@@ -412,8 +412,6 @@ class AuditStage(Stage):
     def run(self, ctx: RunContext) -> dict[str, Any]:
         from privtune.audit import AuditInputs, run_audit
         from privtune.datasets.sanitize import CANARIES, INVENTORY
-        from privtune.train import open_final
-
         tinfo = ctx.results["train"]
         out_dir = Path(tinfo["out_dir"])
         root = data_root(ctx)
@@ -424,26 +422,28 @@ class AuditStage(Stage):
         acfg = _probes_for(acfg, processed / "valid.json", (root / CANARIES).exists())
         report_dir = ctx.path(acfg.out_dir)
         base = acfg.base_model or _base_model(ctx)
-        with private_tmp("privtune-audit-") as tmp:
-            final = open_final(out_dir, ctx.keyring, tmp / "final")
-            inputs = AuditInputs(
-                model=final,
-                base=ctx.path(base) if base and ctx.path(base).exists() else None,
-                train=processed / "train.json",
-                heldout=processed / "valid.json" if (processed / "valid.json").exists() else None,
-                inventory=root / INVENTORY if (root / INVENTORY).exists() else None,
-                canaries=root / CANARIES if (root / CANARIES).exists() else None,
-                artifacts=_train_artifacts(out_dir),
-            )
-            report = run_audit(
-                inputs,
-                acfg,
-                report_dir,
-                keyring=ctx.keyring,
-                detect=ctx.config.detect,
-                progress=ctx.progress,
-                log=ctx.log,
-            )
+        # The audit is given the model as stored (sealed or released): it decrypts a sealed
+        # one in memory/tmpfs itself, and reports the stored files' hashes, which is what
+        # the registry binds the report to (docs/contracts.md).
+        inputs = AuditInputs(
+            model=out_dir / "final",
+            base=ctx.path(base) if base and ctx.path(base).exists() else None,
+            train=processed / "train.json",
+            heldout=processed / "valid.json" if (processed / "valid.json").exists() else None,
+            inventory=root / INVENTORY if (root / INVENTORY).exists() else None,
+            canaries=root / CANARIES if (root / CANARIES).exists() else None,
+            artifacts=_train_artifacts(out_dir),
+            train_run=out_dir,
+        )
+        report = run_audit(
+            inputs,
+            acfg,
+            report_dir,
+            keyring=ctx.keyring,
+            detect=ctx.config.detect,
+            progress=ctx.progress,
+            log=ctx.log,
+        )
         info = {
             "verdict": report["verdict"],
             "report_html": str(report_dir / "report.html"),

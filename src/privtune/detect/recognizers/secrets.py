@@ -40,10 +40,63 @@ def _keyword_value(value: str) -> float | bool:
     return not set(value) <= {"*", "x", "X", "."}
 
 
+#: runs of lower-case letters, of upper-case letters, of digits; any other character but _ -
+_RUNS = re.compile(r"[a-z]+|[A-Z]+|[0-9]+|[^A-Za-z0-9_\-]")
+_VOWELS = re.compile(r"[aeiouy]")
+
+
+def _identifier(value: str) -> bool:
+    """An identifier made of words: CamelCase (``PreTrainedTokenizerFast``,
+    ``LlamaForCausalLM``, ``GPT2LMHeadModel``), optionally joined by ``_`` or ``-``. Every
+    lower-case run is 2+ letters with a vowel (words are pronounceable), they average 3+
+    letters and make 40%+ of the value, capital runs are 5 or shorter, and there are at most 2
+    digits, not first: random tokens (a lone lower-case letter every few characters,
+    consonant clusters, long capital runs, digits throughout) rarely fit.
+    Linear: no regex backtracking on long values."""
+    lower: list[int] = []
+    digits = 0
+    for m in _RUNS.finditer(value):
+        r = m.group()
+        if r.islower():
+            if len(r) < 2 or not _VOWELS.search(r):
+                return False
+            lower.append(len(r))
+        elif r.isupper():
+            if len(r) > 5:  # acronyms are short (GPT, XLMR, LMHead)
+                return False
+        elif r.isdigit():
+            digits += len(r)
+            if digits > 2 or m.start() == 0:
+                return False
+        else:
+            return False
+    n = sum(lower)
+    return bool(lower) and n >= 3 * len(lower) and 5 * n >= 2 * len(value)
+
+
+#: a hex digest (md5, sha1, sha224, sha256, sha384, sha512 lengths)
+_HASH_LENGTHS = frozenset({32, 40, 56, 64, 96, 128})
+_HEX = re.compile(r"[0-9a-f]+|[0-9A-F]+")
+#: what must come right before a hex digest for it to count as a secret: a secret key word
+#: (``api_key=``, ``"secret": "``, ``token:``, ``password =``) or ``Bearer``; a digest under
+#: ``sha256``, ``digest``, ``hash`` or a file name (a manifest) is not a secret.
+_SECRET_KEY_BEFORE = re.compile(
+    r"(?i)(?:" + _KEY_WORDS + r"[\"']?[ \t]{0,3}(?:[:=：]|=>)|bearer)[ \t]{0,3}[\"']?$")
+
+
 def _entropy_value(value: str) -> float | bool:
     if len(value) < 16 or v.char_classes(value) < 2 or v.entropy(value) < 3.0:
         return False
+    if _identifier(value):  # a class or model name, not a secret
+        return False
     return 0.8
+
+
+def _hex_digest_post(folded: str, s: int, e: int, score: float) -> float | None:
+    """A pure-hex value of a hash length is a digest unless a secret key names it."""
+    if e - s not in _HASH_LENGTHS or not _HEX.fullmatch(folded, s, e):
+        return score
+    return score if _SECRET_KEY_BEFORE.search(folded[max(0, s - 40):s]) else None
 
 
 def _blob(value: str) -> float | bool:
@@ -126,7 +179,7 @@ def recognizers() -> list[PatternRecognizer]:
                                                              "bearer", "credential", "密钥",
                                                              "令牌"),
                           context_required=True, context_window=32, context_boost=0.0,
-                          max_len=202, priority=6),
+                          post=_hex_digest_post, max_len=202, priority=6),
         PatternRecognizer("base64_blob", "SECRET",
                           r"(?<![A-Za-z0-9+/_\-])(?P<v>[A-Za-z0-9+/]{40,200}={0,2})"
                           r"(?![A-Za-z0-9+/_\-])",

@@ -420,3 +420,60 @@ def test_output_inside_the_input_folder_is_not_read_back(tmp_path, keyring):
     first = run([data], data, keyring)
     second = run([data], data, keyring)
     assert second.summary.records_in == first.summary.records_in == 6
+
+
+def test_mixed_alpaca_and_sharegpt_input_is_written_as_sharegpt(tmp_path, keyring):
+    src = write_jsonl(
+        tmp_path / "mixed.jsonl",
+        [
+            {"instruction": "回复客户", "input": "我是张三", "output": "张三您好", "id": 1},
+            {
+                "conversations": [
+                    {"from": "human", "value": "电话13812345678"},
+                    {"from": "gpt", "value": "好的"},
+                ]
+            },
+            {
+                "instruction": "q",
+                "output": "a",
+                "history": [["h1", "g1"]],
+                "system": "sys",
+            },
+        ],
+    )
+    config = cfg()
+    config.sanitize.valid_ratio = 0.0
+    res = run([src], tmp_path / "out", keyring, config=config)
+    assert res.summary.quarantined == 0 and res.summary.records_out == 3
+    assert res.summary.output_format == "sharegpt"
+    assert any("mixes alpaca and sharegpt" in w for w in res.summary.warnings)
+    rows = json.loads((tmp_path / "out/processed/train.json").read_text())
+    convs = sorted(json.dumps(r, ensure_ascii=False, sort_keys=True) for r in rows)
+    assert convs == sorted(
+        json.dumps(r, ensure_ascii=False, sort_keys=True)
+        for r in [
+            {
+                "conversations": [
+                    {"from": "human", "value": "回复客户\n我是[姓名]"},
+                    {"from": "gpt", "value": "[姓名]您好"},
+                ]
+            },
+            {
+                "conversations": [
+                    {"from": "human", "value": "电话[手机号]"},
+                    {"from": "gpt", "value": "好的"},
+                ]
+            },
+            {
+                "conversations": [
+                    {"from": "human", "value": "h1"},
+                    {"from": "gpt", "value": "g1"},
+                    {"from": "human", "value": "q"},
+                    {"from": "gpt", "value": "a"},
+                ],
+                "system": "sys",
+            },
+        ]
+    )
+    info = json.loads((tmp_path / "out/processed/dataset_info.json").read_text())
+    assert info["privtune_train"]["formatting"] == "sharegpt"

@@ -175,3 +175,87 @@ def test_dialogue_parser_ignores_colons_inside_turns():
     )
     assert [c["from"] for c in conv] == ["human", "gpt", "human", "gpt"]
     assert conv[1]["value"] == "see https://x.io"
+
+
+# --- record-level consistency and fixed point (demo-data regressions) ------------------------
+def test_value_detected_in_one_field_is_replaced_in_every_field():
+    # the detector finds the name after 我叫 only; the reply's "陈勇您好" must not leak it
+    s = StubScanner([("PERSON", re.compile(r"(?<=我叫)陈勇"))])
+    t = make(scanner=s)
+    out = rec(
+        t({"instruction": "回复客户", "input": "我叫陈勇，电话13812345678", "output": "陈勇您好"})
+    )
+    assert out["input"] == "我叫[姓名]，电话[手机号]"
+    assert out["output"] == "[姓名]您好"
+    p = rec(
+        make(scanner=s, default_action="pseudonym")(
+            {"instruction": "回复客户", "input": "我叫陈勇", "output": "陈勇您好，陈勇。"}
+        )
+    )
+    fake = p["input"][2:]
+    assert "陈勇" not in orjson.dumps(p).decode()
+    assert p["output"] == f"{fake}您好，{fake}。"  # the same pseudonym everywhere
+
+
+def test_value_detected_in_one_turn_is_replaced_in_other_turns():
+    s = StubScanner([("PERSON", re.compile(r"(?<=name is )Maria Lopez"))])
+    t = make("sharegpt", scanner=s)
+    out = rec(
+        t(
+            {
+                "conversations": [
+                    {"from": "human", "value": "Hi, my name is Maria Lopez."},
+                    {"from": "gpt", "value": "Thanks Maria Lopez! Maria Lopezz is not you."},
+                ]
+            }
+        )
+    )
+    assert out["conversations"][0]["value"] == "Hi, my name is <PERSON>."
+    # whole words only for Latin values
+    assert out["conversations"][1]["value"] == "Thanks <PERSON>! Maria Lopezz is not you."
+
+
+def test_normalized_value_is_replaced_too():
+    s = StubScanner([("PHONE", re.compile(r"138-1234-5678"))])
+    out = rec(make(scanner=s)({"instruction": "电话138-1234-5678", "output": "已记下13812345678"}))
+    assert out == {"instruction": "电话[手机号]", "input": "", "output": "已记下[手机号]"}
+
+
+def test_address_fragment_seen_only_after_replacement_is_taken_too():
+    # first scan: only the city part; next to the tag the detector sees the community name
+    # (as on the demo data): the replaced span grows to the whole address, room included
+    s = StubScanner([("ADDRESS", re.compile(r"(?<=住在)北京市朝阳区|(?<=[\]>⟧])翠湖小区"))])
+    for action in ("tag", "hash", "encrypt"):  # whose tokens the stub sees the fragment after
+        t = make(scanner=s, default_action=action)
+        out = t({"instruction": "我住在北京市朝阳区翠湖小区19栋2505室，有事打电话", "output": ""})
+        text = rec(out)["instruction"]
+        assert out.residual == [], action
+        assert "翠湖" not in text and "2505" not in text, action
+        assert text.endswith("，有事打电话")
+    out = make(scanner=s)({"instruction": "我住在北京市朝阳区翠湖小区19栋2505室。", "output": ""})
+    assert rec(out)["instruction"] == "我住在[地址]。"
+    assert [e[0] for e in out.events] == ["ADDRESS"]  # one address, not two
+
+
+def test_mask_hides_names_and_addresses_entirely():
+    t = make(default_action="mask")
+    assert t.policy.replace("PERSON", "Kyle Barr", False) == ("mask", "**** ****")
+    assert t.policy.replace("PHONE", "13812345678", True)[1] == "*******5678"
+
+
+def test_part_of_a_known_fake_is_recognised():
+    # a re-run whose detector finds only a piece of a fake address leaves it alone
+    full = re.compile(r"(?<=寄到).+?(?=。)")
+    t = make(scanner=StubScanner([("ADDRESS", full)]), default_action="pseudonym")
+    out = t({"instruction": "寄到北京市朝阳区建国路88号。", "output": ""})
+    text = rec(out)["instruction"]
+    fake = text[2:-1]
+    piece = StubScanner([("ADDRESS", re.compile(re.escape(fake[4:-4])))])
+    spec = TransformSpec(
+        KEYS,
+        "alpaca",
+        sanitize=SanitizeConfig(default_action="pseudonym"),
+        known_fakes=frozenset(out.fakes),
+    )
+    again = RecordTransform(spec, piece)({"instruction": text, "output": ""})
+    assert rec(again)["instruction"] == text and again.events == []

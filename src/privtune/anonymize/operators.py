@@ -91,6 +91,10 @@ def _siv(key: bytes) -> AESSIV:
     return AESSIV(wide)
 
 
+#: free-text types whose kept "last characters" would still identify (a surname, a street)
+_MASK_ALL = frozenset({"PERSON", "ADDRESS", "ORG"})
+
+
 @dataclass
 class Policy:
     """Which operator each type gets, and the operators' settings."""
@@ -136,6 +140,8 @@ class Policy:
     def mask(self, value: str, pii_type: str = "") -> str:
         positions = [i for i, c in enumerate(value) if c.isalnum()]
         keep = min(self.mask_keep_last, len(positions) // 2)
+        if pii_type in _MASK_ALL:  # the last characters of a name or address are its surname
+            keep = 0  # or street: hide all of it
         if pii_type in ("EMAIL", "URL") and "." in value:  # keep only the top-level domain
             tld = value.rindex(".")
             positions = [i for i in positions if i < tld]

@@ -139,18 +139,40 @@ def path_pii(path: str | Path, scanner) -> list[str]:  # type: ignore[no-untyped
 
 def detect_input_format(files: Sequence[Path], text_field: str | None = None) -> str:
     """The record format of the first readable record."""
+    return detect_input_formats(files, text_field)[0]
+
+
+def detect_input_formats(files: Sequence[Path], text_field: str | None = None) -> tuple[str, bool]:
+    """``(format, mixed)``: the record format of the first readable record, or ``sharegpt``
+    with ``mixed`` True when the input holds both alpaca and sharegpt records (the alpaca
+    ones are then converted to sharegpt instead of going to the quarantine). Reads every
+    record's format when the first one is alpaca or sharegpt."""
     from privtune.datasets.formats import detect_format
 
+    first = None
+    seen: set[str] = set()
     for _, _, data, error in iter_raw_records(files, text_field):
-        if error is None and data is not None:
-            fmt = detect_format(data)
+        if error is not None or data is None:
+            continue
+        fmt = detect_format(data)
+        if first is None:
             if fmt == "generic":
                 raise InputError(
                     "cannot tell the record format (alpaca, sharegpt, openai or "
                     "text); pass --format"
                 )
-            return fmt
-    raise InputError("no readable record in the input")
+            first = fmt
+            if fmt not in _MIXABLE:
+                return fmt, False
+        seen.add(fmt)
+        if seen >= _MIXABLE:
+            return "sharegpt", True
+    if first is None:
+        raise InputError("no readable record in the input")
+    return first, False
+
+
+_MIXABLE = frozenset({"alpaca", "sharegpt"})
 
 
 def load_known_fakes(paths: Iterable[Path], keyring) -> frozenset[str]:  # type: ignore[no-untyped-def]
@@ -275,8 +297,14 @@ def sanitize(
         raise InputError("no input files")
     summary.files = len(files)
     fmt = cfg.data.format
+    mixed = False
     if fmt == "auto":
-        fmt = detect_input_format(files)
+        fmt, mixed = detect_input_formats(files)
+        if mixed:
+            summary.warnings.append(
+                "the input mixes alpaca and sharegpt records: alpaca records are converted "
+                "to sharegpt (instruction + input as the human turn, output as the gpt turn)"
+            )
     text_field = text_field if fmt == "text" else None  # the field holding a dialogue log
     summary.input_format = fmt
     output_format = OUTPUT_FORMAT[fmt]
@@ -309,6 +337,7 @@ def sanitize(
         fields=fields,
         known_fakes=fakes_known,
         text_field=text_field,
+        convert_alpaca=mixed,
     )
     scfg = cfg.sanitize
 

@@ -20,6 +20,7 @@ import orjson
 
 from privtune.anonymize.operators import ZH_TAGS, Keys, Policy, is_chinese, protected_regions
 from privtune.config import DetectConfig, SanitizeConfig
+from privtune.detect.normalize import normalize_value
 
 #: The training fields kept by default, per input record format.
 DEFAULT_FIELDS: dict[str, tuple[str, ...]] = {
@@ -33,6 +34,14 @@ OUTPUT_FORMAT = {"alpaca": "alpaca", "sharegpt": "sharegpt", "openai": "openai",
 _TEXT_KEYS = ("text", "dialogue", "dialog", "conversation", "transcript", "content", "log")
 _FUZZY = {"PERSON", "ADDRESS", "ORG", "OTHER"}  # boundaries of these findings vary
 _SLACK = 3
+_WITHIN = 64  # a finding up to this far inside a fake name or address is part of it
+_CUTS = 24  # ... trying at most this many start and end positions on each side
+_PASSES = 4  # detect -> replace -> re-scan rounds per record, at most
+_ADDRESS_GAP = 2  # two address findings this close (CJK or digits between) are one address
+#: building / unit / floor / room numbers right after an address belong to it
+_ADDRESS_TAIL = re.compile(
+    r"(?:[0-9A-Za-z一二三四五六七八九十百]{1,6}(?:号楼|号院|栋|幢|座|单元|层|楼|室|户|号))+"
+)
 _ROLE_MAP = {
     "user": "human",
     "assistant": "gpt",
@@ -71,6 +80,7 @@ class TransformSpec:
     fields: tuple[str, ...] | None = None
     known_fakes: frozenset[str] = frozenset()
     text_field: str | None = None
+    convert_alpaca: bool = False  # sharegpt run: alpaca records become sharegpt (mixed input)
 
     def __repr__(self) -> str:
         return f"TransformSpec(fmt={self.fmt!r}, fields={self.fields!r})"
@@ -253,6 +263,14 @@ class RecordTransform:
                 )
             ):
                 raise RecordError("'history' is not a list of [query, response] pairs")
+        elif (
+            fmt == "sharegpt"
+            and self.spec.convert_alpaca
+            and "conversations" not in data
+            and "messages" not in data
+            and isinstance(data.get("instruction"), str)
+        ):
+            out, dropped = self._alpaca_to_sharegpt(data)
         elif fmt in ("sharegpt", "openai"):
             src_key = "conversations" if "conversations" in data else "messages"
             turns = data.get(src_key)
@@ -295,42 +313,230 @@ class RecordTransform:
                 out[key] = data[key]
         return out, sorted(set(dropped))
 
+    def _alpaca_to_sharegpt(self, data: dict) -> tuple[dict, list[str]]:
+        """An alpaca record as sharegpt turns, the way LLaMA-Factory reads alpaca: each
+        history pair, then ``instruction`` + newline + ``input`` and ``output``."""
+        alpaca = DEFAULT_FIELDS["alpaca"]
+        dropped = [k for k in data if k not in alpaca and k not in self.allowed]
+        for key in ("input", "output", "system"):
+            v = data.get(key)
+            if v is not None and not isinstance(v, str):
+                raise RecordError(f"'{key}' is a {type(v).__name__}, not text")
+        history = data.get("history") or []
+        if not (
+            isinstance(history, list)
+            and all(
+                isinstance(p, list | tuple) and len(p) == 2 and all(isinstance(s, str) for s in p)
+                for p in history
+            )
+        ):
+            raise RecordError("'history' is not a list of [query, response] pairs")
+        out: dict[str, Any] = {}
+        if "conversations" in self.allowed:
+            conv = []
+            for q, a in history:
+                conv += [{"from": "human", "value": q}, {"from": "gpt", "value": a}]
+            prompt = data["instruction"]
+            if data.get("input"):
+                prompt = f"{prompt}\n{data['input']}"
+            conv += [
+                {"from": "human", "value": prompt},
+                {"from": "gpt", "value": data.get("output") or ""},
+            ]
+            out["conversations"] = conv
+        if "system" in self.allowed and data.get("system"):
+            out["system"] = data["system"]
+        for key in self.allowed:  # extra allow-listed fields pass through (anonymized)
+            if key not in out and key in data and key not in DEFAULT_FIELDS["sharegpt"]:
+                out[key] = data[key]
+        return out, sorted(set(dropped))
+
     def _alias(self, key: str) -> bool:
         return self.fmt == "sharegpt" and key == "messages" and "conversations" in self.allowed
 
-    # anonymization of one text leaf -------------------------------------------------------
-    def _anonymize(self, text: str, fieldname: str, acc: _Acc) -> str:
-        if not text:
-            return text
-        spans = self._filtered(text, self.spec.known_fakes)
-        if not spans:  # unchanged text: a re-scan would find exactly the same (nothing)
-            return text
+    # anonymization of one record's text leaves -------------------------------------------
+    def _anonymize_texts(self, leaves: list[tuple[str, str]], acc: _Acc) -> list[str]:
+        """Anonymize all text leaves ``(field, text)`` of one record together.
+
+        1. detect in every leaf;
+        2. propagate: every value detected anywhere in the record is also replaced where it
+           occurs undetected in any leaf (longest first, never overlapping a finding);
+        3. render, re-scan the result, and map what the re-scan finds (an address fragment
+           left next to a tag, or context the replacement changed) back onto the original
+           text, widening or merging the findings; repeat until nothing new is found (at most
+           ``_PASSES`` times). What the last scan still finds is the residual.
+        """
+        texts = [t for _, t in leaves]
+        spans: list[list[tuple[int, int, str]]] = [
+            self._widen(
+                t, [(s.start, s.end, s.type) for s in self._filtered(t, self.spec.known_fakes)]
+            )
+            if t
+            else []
+            for t in texts
+        ]
+        if not any(spans):  # nothing detected: a re-scan would find exactly the same (nothing)
+            return texts
+        for _ in range(_PASSES):
+            spans = self._propagate(texts, spans)
+            changed = False
+            for i, text in enumerate(texts):
+                if not spans[i]:
+                    continue
+                new, segs, inserted, fakes = self._render(text, spans[i])
+                found = self._rescan(new, acc.fakes | fakes, inserted)
+                if found:
+                    wider = self._widen(
+                        text, spans[i] + [_map_back(segs, s, e, t) for s, e, t in found]
+                    )
+                    if wider != spans[i]:  # else: nothing more to take (stays a residual)
+                        changed = True
+                        spans[i] = wider
+            if not changed:
+                break
+        spans = self._propagate(texts, spans)
+        out = []
+        for (fieldname, text), sp in zip(leaves, spans, strict=True):
+            if not sp:
+                out.append(text)
+                continue
+            new, _, inserted, fakes = self._render(text, sp, acc, fieldname)
+            acc.fakes |= fakes
+            for _, _, typ in self._rescan(new, acc.fakes, inserted):
+                acc.residual.append((typ, fieldname))
+            out.append(new)
+        return out
+
+    def _render(
+        self,
+        text: str,
+        spans: list[tuple[int, int, str]],
+        acc: _Acc | None = None,
+        fieldname: str = "",
+    ) -> tuple[str, list[tuple[int, int, int, int, bool]], list[tuple[int, int]], set[str]]:
+        """``text`` with ``spans`` replaced: the new text, its segments ``(new_start,
+        new_end, old_start, old_end, replaced)``, the pseudonyms' ranges and fingerprints.
+        With ``acc``, the replacements are recorded (events, drop)."""
         chinese = is_chinese(text)
         pieces: list[str] = []
+        segs: list[tuple[int, int, int, int, bool]] = []
         inserted: list[tuple[int, int]] = []
+        fakes: set[str] = set()
         pos = 0
         out_len = 0
-        for sp in spans:
-            value = text[sp.start : sp.end]
-            action, repl = self.policy.replace(sp.type, value, chinese)
-            fp = self.policy.fingerprint(sp.type, value)
-            acc.events.append((sp.type, fieldname, action, fp))
+        for start, end, typ in spans:
+            value = text[start:end]
+            action, repl = self.policy.replace(typ, value, chinese)
             if action == "drop":
-                acc.drop = True
-                repl = self.policy.tag(sp.type, chinese)
-            if action == "pseudonym":
-                acc.fakes.add(self.policy.fingerprint(sp.type, repl))
-            pieces.append(text[pos : sp.start])
-            out_len += sp.start - pos
+                repl = self.policy.tag(typ, chinese)
+            if acc is not None:
+                acc.events.append((typ, fieldname, action, self.policy.fingerprint(typ, value)))
+                if action == "drop":
+                    acc.drop = True
+            if start > pos:
+                pieces.append(text[pos:start])
+                segs.append((out_len, out_len + start - pos, pos, start, False))
+                out_len += start - pos
             if action == "pseudonym":  # realistic by design: the residual check skips it
+                fakes.add(self.policy.fingerprint(typ, repl))
                 inserted.append((out_len, out_len + len(repl)))
             pieces.append(repl)
+            segs.append((out_len, out_len + len(repl), start, end, True))
             out_len += len(repl)
-            pos = sp.end
-        pieces.append(text[pos:])
-        new = "".join(pieces)
-        self._residual(new, fieldname, acc, inserted)
-        return new
+            pos = end
+        if pos < len(text):
+            pieces.append(text[pos:])
+            segs.append((out_len, out_len + len(text) - pos, pos, len(text), False))
+        return "".join(pieces), segs, inserted, fakes
+
+    def _rescan(
+        self, text: str, fakes: set[str], inserted: list[tuple[int, int]]
+    ) -> list[tuple[int, int, str]]:
+        """Findings in anonymized ``text`` that are not (almost all) our own output."""
+        found = []
+        for sp in self._filtered(text, self.spec.known_fakes | fakes):
+            outside = "".join(
+                c
+                for i, c in enumerate(text[sp.start : sp.end], sp.start)
+                if not any(s <= i < e for s, e in inserted)
+            )
+            if sum(c.isalnum() for c in outside) < 2:
+                continue  # the finding is (almost) all our own pseudonym
+            found.append((sp.start, sp.end, sp.type))
+        return found
+
+    def _widen(self, text: str, spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+        """Sorted, non-overlapping spans: overlapping findings are merged (the longer one's
+        type wins), an address takes the building/unit/room numbers right after it, and two
+        addresses separated only by a character or two of the same word are one address, and
+        so is an address and a finding right next to it (blanks between)."""
+        merged: list[tuple[int, int, str]] = []
+        for start, end, typ in sorted(spans, key=lambda s: (s[0], -s[1])):
+            if typ == "ADDRESS" and (m := _ADDRESS_TAIL.match(text, end)):
+                end = m.end()
+            if merged:
+                ps, pe, pt = merged[-1]
+                gap = text[pe:start]
+                near = (
+                    pt == typ == "ADDRESS"
+                    and len(gap) <= _ADDRESS_GAP
+                    and all(_is_cjk(c) or c.isdigit() for c in gap)
+                )
+                touching = "ADDRESS" in (pt, typ) and {pt, typ} <= _FUZZY and not gap.strip()
+                if start < pe or near or touching:
+                    keep = pt if pe - ps >= end - start else typ
+                    if touching:  # "12 Elm" + "Street Name": one address, one fake
+                        keep = "ADDRESS"
+                    merged[-1] = (ps, max(pe, end), keep)
+                    continue
+            merged.append((start, end, typ))
+        return merged
+
+    def _propagate(
+        self, texts: list[str], spans: list[list[tuple[int, int, str]]]
+    ) -> list[list[tuple[int, int, str]]]:
+        """Add every exact occurrence, in any leaf, of a value detected anywhere in the record
+        (raw or normalized form; longest first; never overlapping a finding or own token)."""
+        values: dict[str, str] = {}
+        for text, sp in zip(texts, spans, strict=True):
+            for start, end, typ in sp:
+                value = text[start:end]
+                for v in {value.strip(), normalize_value(typ, value)}:
+                    if len(v) >= 2 and sum(c.isalnum() for c in v) >= 2:
+                        values.setdefault(v, typ)
+        if not values:
+            return spans
+        ordered = sorted(values, key=lambda v: (-len(v), v))
+        out = []
+        for text, sp in zip(texts, spans, strict=True):
+            taken = list(sp) + [(s, e, "") for s, e in protected_regions(text, self.literals)]
+            added = []
+            for v in ordered:
+                start = text.find(v)
+                while start >= 0:
+                    end = start + len(v)
+                    if (
+                        not any(s < end and start < e for s, e, _ in taken)
+                        and not (
+                            v[0].isascii()
+                            and v[0].isalnum()
+                            and start
+                            and text[start - 1].isalnum()
+                            and text[start - 1].isascii()
+                        )
+                        and not (
+                            v[-1].isascii()
+                            and v[-1].isalnum()
+                            and end < len(text)
+                            and text[end].isalnum()
+                            and text[end].isascii()
+                        )
+                    ):
+                        taken.append((start, end, values[v]))
+                        added.append((start, end, values[v]))
+                    start = text.find(v, start + 1)
+            out.append(self._widen(text, sp + added) if added else sp)
+        return out
 
     def _filtered(self, text: str, skip_fps: Iterable[str] | frozenset[str]) -> list:
         spans = self.scanner.scan(text)
@@ -367,30 +573,33 @@ class RecordTransform:
                         and fp(typ, text[s:e]) in fps
                     ):
                         return True
+        # a part of a fake name or address (the detector took only a piece of it)
+        lo, hi = max(0, sp.start - _WITHIN), min(len(text), sp.end + _WITHIN)
+        starts = [i for i in range(sp.start, lo - 1, -1) if _boundary(text, i)][:_CUTS]
+        ends = [i for i in range(sp.end, hi + 1) if _boundary(text, i)][:_CUTS]
+        for typ in ("ADDRESS", "PERSON"):
+            for s in starts:
+                for e in ends:
+                    if (s, e) != (sp.start, sp.end) and fp(typ, text[s:e]) in fps:
+                        return True
         return False
 
-    def _residual(
-        self, text: str, fieldname: str, acc: _Acc, inserted: list[tuple[int, int]]
-    ) -> None:
-        for sp in self._filtered(text, self.spec.known_fakes | acc.fakes):
-            outside = "".join(
-                c
-                for i, c in enumerate(text[sp.start : sp.end], sp.start)
-                if not any(s <= i < e for s, e in inserted)
-            )
-            if sum(c.isalnum() for c in outside) < 2:
-                continue  # the finding is (almost) all our own pseudonym
-            acc.residual.append((sp.type, fieldname))
-
-    def _walk(self, value: Any, path: str, acc: _Acc) -> Any:
+    def _walk(self, value: Any, path: str, leaves: list[tuple[str, str]], new: Any = None) -> Any:
+        """Collect the text leaves ``(field, text)`` of ``value`` in order (``new`` is None),
+        or rebuild ``value`` with the texts taken in the same order from the iterator ``new``."""
         if isinstance(value, str):
-            return self._anonymize(value, path, acc)
+            if new is None:
+                leaves.append((path, value))
+                return value
+            return next(new)
         if isinstance(value, list):
-            return [self._walk(v, f"{path}[*]", acc) for v in value]
+            return [self._walk(v, f"{path}[*]", leaves, new) for v in value]
         if isinstance(value, dict):
             return {
                 k: (
-                    v if k in ("from", "role") else self._walk(v, f"{path}.{k}" if path else k, acc)
+                    v
+                    if k in ("from", "role")
+                    else self._walk(v, f"{path}.{k}" if path else k, leaves, new)
                 )
                 for k, v in value.items()
             }
@@ -403,7 +612,10 @@ class RecordTransform:
             if not isinstance(data, dict):
                 raise RecordError("record is not a JSON object")
             out, dropped = self.minimize(data)
-            out = self._walk(out, "", acc)
+            leaves: list[tuple[str, str]] = []
+            self._walk(out, "", leaves)
+            texts = self._anonymize_texts(leaves, acc)
+            out = self._walk(out, "", leaves, iter(texts))
             if self.fmt == "text":
                 out = {
                     "conversations": dialogue_to_conversations(out["text"]),
@@ -435,6 +647,36 @@ class RecordTransform:
             sorted(acc.fakes),
             tuple(out),
         )
+
+
+def _boundary(text: str, i: int) -> bool:
+    """Whether a value can start or end at ``i``: not inside a run of ASCII letters/digits."""
+    if i <= 0 or i >= len(text):
+        return True
+    a, b = text[i - 1], text[i]
+    return not (a.isascii() and a.isalnum() and b.isascii() and b.isalnum())
+
+
+def _is_cjk(c: str) -> bool:
+    return "\u4e00" <= c <= "\u9fff" or "\u3400" <= c <= "\u4dbf"
+
+
+def _map_back(
+    segs: list[tuple[int, int, int, int, bool]], start: int, end: int, typ: str
+) -> tuple[int, int, str]:
+    """The original-text range of the anonymized range ``[start, end)``: a position inside a
+    replacement stands for the whole replaced value."""
+    o_start, o_end = None, None
+    for ns, ne, os_, oe, repl in segs:
+        if o_start is None and ns <= start < ne:
+            o_start = os_ if repl else os_ + start - ns
+        if ns < end <= ne:
+            o_end = oe if repl else os_ + end - ns
+    if o_start is None:
+        o_start = segs[-1][3] if segs else 0
+    if o_end is None:
+        o_end = segs[-1][3] if segs else 0
+    return (o_start, max(o_end, o_start), typ)
 
 
 class _Acc:

@@ -60,3 +60,25 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, perms: int = 0o644) -> 
 def atomic_write_text(path: str | Path, text: str, *, perms: int = 0o644) -> None:
     with atomic_write(path, "w", perms=perms, encoding="utf-8") as fh:
         fh.write(text)
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks (bounded memory on checkpoints)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process exists: stale temp folders of dead runs may be cleaned, live ones not."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

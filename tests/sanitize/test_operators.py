@@ -10,10 +10,9 @@ from privtune.anonymize.fakes import (
     REGION_CODES,
     fake_value,
     iban_check_digits,
-    id_check_digit,
-    luhn_valid,
     org_check_char,
 )
+from privtune.detect.validators import id_check_digit, luhn_valid
 
 KEYS = Keys(b"f" * 32, b"p" * 32, b"e" * 32)
 

@@ -19,9 +19,8 @@ from privtune.demo.generate import (
     FAKER_VERSION,
     N_RECORDS,
     generate,
-    id_check_digit,
-    luhn_valid,
 )
+from privtune.detect.validators import id_check_digit, luhn_valid
 
 
 def test_shipped_data_is_reproducible():

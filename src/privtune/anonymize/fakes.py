@@ -24,6 +24,8 @@ import re
 import string
 from functools import lru_cache
 
+from privtune.detect.validators import id_check_digit, luhn_check_digit
+
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 MOBILE_PREFIXES = (
@@ -121,8 +123,6 @@ REGION_CODES = (
     "640104",
     "650102",
 )
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK = "10X98765432"
 _ORG_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _ORG_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 _PLATE_PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
@@ -131,24 +131,6 @@ _COMMON_HANZI = "安白宝北朝成东方丰广海和华吉佳建江金京康兰
 
 
 # --- checksums (also used by tests) ----------------------------------------------------------
-def id_check_digit(first17: str) -> str:
-    return _ID_CHECK[sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS, strict=True)) % 11]
-
-
-def luhn_check_digit(body: str) -> str:
-    total = 0
-    for i, c in enumerate(reversed(body)):
-        d = int(c)
-        if i % 2 == 0:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return str((10 - total % 10) % 10)
-
-
-def luhn_valid(number: str) -> bool:
-    return len(number) > 1 and luhn_check_digit(number[:-1]) == number[-1]
 
 
 def org_check_char(first17: str) -> str:

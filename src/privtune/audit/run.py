@@ -18,6 +18,7 @@ from privtune.audit.inventory import Canaries, Inventory, load_canaries, load_in
 from privtune.audit.records import Record, load_records
 from privtune.config import AuditConfig, DetectConfig
 from privtune.errors import InputError, Location
+from privtune.fsutil import sha256_file
 
 #: progress(description, total) -> advance(n); the CLI passes rich progress bars
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
@@ -49,12 +50,6 @@ def _training_facts(train_run: Path | None) -> dict[str, object] | None:
     return {"run": str(train_run), "dp": dp_section(train_run)}
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def hash_tree(roots: list[Path]) -> dict[str, str]:

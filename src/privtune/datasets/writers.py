@@ -22,6 +22,7 @@ from typing import IO
 import orjson
 
 from privtune.fsutil import fsync_dir
+from privtune.fsutil import pid_alive as _alive
 
 STAGING_PREFIX = ".sanitize-"
 
@@ -141,11 +142,3 @@ class StagingDir:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -23,6 +23,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from privtune.detect.validators import id_check_digit, luhn_check_digit
+
 SEED = 20240601
 N_RECORDS = 2000
 #: Faker release the shipped file was generated with.
@@ -66,28 +68,6 @@ _BASE_TIME = datetime(2024, 3, 1, 8, 0, 0)
 
 
 # --- numbers with valid checksums ------------------------------------------------------------
-def id_check_digit(first17: str) -> str:
-    """GB 11643 MOD 11-2 check character of an 18-digit resident ID number."""
-    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
-    total = sum(int(d) * w for d, w in zip(first17, weights, strict=True))
-    return "10X98765432"[total % 11]
-
-
-def luhn_check_digit(partial: str) -> str:
-    """The digit that makes ``partial + digit`` pass the Luhn check."""
-    total = 0
-    for i, ch in enumerate(reversed(partial)):
-        d = int(ch)
-        if i % 2 == 0:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return str((10 - total % 10) % 10)
-
-
-def luhn_valid(number: str) -> bool:
-    return luhn_check_digit(number[:-1]) == number[-1]
 
 
 class _Gen:

@@ -188,3 +188,29 @@ def char_classes(value: str) -> int:
 
 def plausible_birth_date(y: int, m: int, d: int) -> bool:
     return _valid_date(y, m, d, earliest=1900) and y <= _today().year - 1
+
+
+# --- check digits, for generators of valid fakes and demo data (the one place they live) ----
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def id_check_digit(first17: str) -> str:
+    """GB 11643 MOD 11-2 check character of an 18-digit resident ID number."""
+    return "10X98765432"[sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS, strict=True)) % 11]
+
+
+def luhn_check_digit(body: str) -> str:
+    """The digit that makes ``body + digit`` pass the Luhn check."""
+    total = 0
+    for i, c in enumerate(reversed(body)):
+        d = int(c)
+        if i % 2 == 0:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return str((10 - total % 10) % 10)
+
+
+def luhn_valid(number: str) -> bool:
+    return len(number) > 1 and luhn_check_digit(number[:-1]) == number[-1]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from privtune.fsutil import atomic_write_text
+from privtune.fsutil import atomic_write_text, sha256_file
 
 STATE_VERSION = 1
 STATE_DIR = ".privtune"
@@ -31,12 +31,6 @@ def now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def hash_path(path: str | Path) -> str:

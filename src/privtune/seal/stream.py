@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from privtune.errors import InputError, Location
 from privtune.fsutil import fsync_dir
+from privtune.fsutil import pid_alive as _alive
 from privtune.seal import format as fmt
 from privtune.seal.errors import Reason, SealError
 from privtune.seal.keyring import Keyring
@@ -98,14 +99,6 @@ def clean_stale_temps(dst: Path) -> list[Path]:
     return removed
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _write_all(fd: int, data: memoryview | bytes) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from privtune.errors import PrivtuneError
 from privtune.fsutil import fsync_dir
+from privtune.fsutil import sha256_file as _sha256
 
 MANIFEST = "MANIFEST.json"
 SEALED = ".sealed"
@@ -41,12 +42,6 @@ def _files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file())
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def remove_tree(path: Path, *, secure: bool) -> None:

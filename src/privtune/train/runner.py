@@ -17,7 +17,6 @@ The run has three parts so that multi-GPU training keeps every promise:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -32,6 +31,8 @@ from typing import Any
 from privtune.config import PrivtuneConfig, load_config
 from privtune.errors import ConfigError, Location, PrivtuneError
 from privtune.fsutil import atomic_write_text
+from privtune.fsutil import pid_alive as _alive
+from privtune.fsutil import sha256_file as _sha256
 from privtune.train import artifacts
 from privtune.train.settings import TrainPlan, build_plan
 
@@ -122,14 +123,6 @@ def make_staging(plan: TrainPlan) -> tuple[Path, bool]:
     return path, is_tmpfs(path)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def clean_stale_staging(root: Path) -> list[Path]:
@@ -150,14 +143,6 @@ def open_keyring(plan: TrainPlan) -> Any:
     from privtune.seal import Keyring
 
     return Keyring.from_config(plan.config.keys, plan.base_dir)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def enforce_remove_original(plan: TrainPlan, keyring: Any) -> list[str]:

@@ -158,3 +158,16 @@ def test_lac_mode_finds_names() -> None:
     rec = ChineseNames(ner="lac")
     text = "昨天张三在北京见到了李四。"
     assert {"张三", "李四"} <= set(_values(text, rec.find(text), "PERSON"))
+
+
+def test_first_name_that_is_also_a_place_is_a_name_before_a_surname():
+    from privtune.detect import Scanner
+
+    scanner = Scanner()
+
+    def persons(text: str) -> list[str]:
+        return [text[s.start:s.end] for s in scanner.scan(text) if s.type == "PERSON"]
+
+    assert persons("Name: Victoria Lopez MD, email v@example.com.") == ["Victoria Lopez"]
+    assert persons("Hi, this is Victoria Lopez. My order is late.") == ["Victoria Lopez"]
+    assert persons("I moved to Victoria last year.") == []  # the place, alone

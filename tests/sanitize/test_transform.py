@@ -197,6 +197,16 @@ def test_value_detected_in_one_field_is_replaced_in_every_field():
     assert p["output"] == f"{fake}您好，{fake}。"  # the same pseudonym everywhere
 
 
+def test_parts_of_a_detected_full_name_are_replaced_in_the_record():
+    # the detector finds the full name only; the reply greets her by first name
+    s = StubScanner([("PERSON", re.compile(r"(?<=this is )Victoria Lopez"))])
+    out = rec(make(scanner=s)({"instruction": "Reply to the customer.",
+                               "input": "Hi, this is Victoria Lopez. Order late.",
+                               "output": "Hi Victoria, sorry Ms Lopez. Victorian style."}))
+    assert out["input"] == "Hi, this is <PERSON>. Order late."
+    assert out["output"] == "Hi <PERSON>, sorry Ms <PERSON>. Victorian style."  # whole words only
+
+
 def test_value_detected_in_one_turn_is_replaced_in_other_turns():
     s = StubScanner([("PERSON", re.compile(r"(?<=name is )Maria Lopez"))])
     t = make("sharegpt", scanner=s)
@@ -211,8 +221,8 @@ def test_value_detected_in_one_turn_is_replaced_in_other_turns():
         )
     )
     assert out["conversations"][0]["value"] == "Hi, my name is <PERSON>."
-    # whole words only for Latin values
-    assert out["conversations"][1]["value"] == "Thanks <PERSON>! Maria Lopezz is not you."
+    # whole words only for Latin values: "Lopezz" stays; the first name alone is hers too
+    assert out["conversations"][1]["value"] == "Thanks <PERSON>! <PERSON> Lopezz is not you."
 
 
 def test_normalized_value_is_replaced_too():

@@ -504,6 +504,11 @@ class RecordTransform:
                 for v in {value.strip(), normalize_value(typ, value)}:
                     if len(v) >= 2 and sum(c.isalnum() for c in v) >= 2:
                         values.setdefault(v, typ)
+                if typ == "PERSON" and value.isascii():
+                    # "Victoria Lopez" found once: "Hi Victoria" in the reply is the same person
+                    for part in value.split():
+                        if len(part) >= 3 and part[0].isupper() and part[1:].isalpha():
+                            values.setdefault(part, typ)
         if not values:
             return spans
         ordered = sorted(values, key=lambda v: (-len(v), v))

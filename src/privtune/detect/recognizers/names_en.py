@@ -69,9 +69,13 @@ class EnglishNames:
     def __init__(self) -> None:
         self.first = frozenset(w.lower() for w in load("en_first_names.txt"))
         self.last = frozenset(w.lower() for w in load("en_last_names.txt"))
-        self.common = frozenset(load("en_common_words.txt")) | _NOT_NAMES | frozenset(
-            w.lower() for p in load("en_places.txt") for w in [p] if " " not in p)
+        words = frozenset(load("en_common_words.txt")) | _NOT_NAMES
+        place_words = frozenset(p.lower() for p in load("en_places.txt") if " " not in p)
+        self.common = words | place_words
         self.places = frozenset(p.lower() for p in load("en_places.txt"))
+        #: first names that are also places (Victoria, Austin, Florence): a name only when a
+        #: known surname follows ("Victoria Lopez"), never alone ("moved to Victoria")
+        self.place_first = (self.first & place_words) - words
 
     def _runs(self, text: str) -> list[list[re.Match[str]]]:
         runs: list[list[re.Match[str]]] = []
@@ -102,6 +106,9 @@ class EnglishNames:
             i, j = 0, len(words)
             while i < j and (words[i] in common or words[i] in _PARTICLES
                              or (words[i] not in first and words[i] not in last)):
+                if (words[i] in self.place_first and i + 1 < j and words[i + 1] in last
+                        and words[i + 1] not in common):
+                    break
                 i += 1
             while j > i and (words[j - 1] in _PARTICLES or words[j - 1] in common
                              or (words[j - 1] not in last and words[j - 1] not in first)):

@@ -45,16 +45,7 @@ _TOKEN_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQR
 
 def merge_windows(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Sort and merge (start, end) windows; each end is pushed past any ASCII token run."""
-    if len(spans) > 1:
-        spans.sort()
-    out = [spans[0]]
-    for s, e in spans[1:]:
-        if s <= out[-1][1]:
-            if e > out[-1][1]:
-                out[-1] = (out[-1][0], e)
-        else:
-            out.append((s, e))
-    return [(s, _TOKEN_TAIL.match(text, e).end()) for s, e in out]
+    return [(s, _TOKEN_TAIL.match(text, e).end()) for s, e in hsplan.merge(spans)]
 
 
 def digit_windows(text: str) -> list[tuple[int, int]]:

@@ -31,6 +31,7 @@ from privtune.config import PrivtuneConfig
 from privtune.fsutil import atomic_write_text
 from privtune.pipeline.stage import Check
 from privtune.pipeline.state import hash_json, now
+from privtune.train.settings import abs_if_exists
 
 SAMPLE_DIR = "sample"
 SAMPLE_REPORT = "sample-report.json"
@@ -124,16 +125,6 @@ def write_sample_input(raw: Iterable[Path], n: int, dst: Path) -> int:
     return count
 
 
-def _abs(value: Any, base: Path) -> Any:
-    if not isinstance(value, str) or not value:
-        return value
-    p = Path(value).expanduser()
-    if p.is_absolute():
-        return value
-    cand = base / p
-    return str(cand) if cand.exists() else value
-
-
 def sample_config(
     cfg: PrivtuneConfig, base: Path, sample_dir: Path, sample_file: Path, n: int
 ) -> PrivtuneConfig:
@@ -160,7 +151,7 @@ def sample_config(
     if lf:
         for key in ("model_name_or_path", "adapter_name_or_path", "tokenizer_name_or_path"):
             if isinstance(lf.get(key), str):
-                lf[key] = ",".join(_abs(v.strip(), base) for v in lf[key].split(","))
+                lf[key] = ",".join(abs_if_exists(v.strip(), base) for v in lf[key].split(","))
         lf.pop("dataset_dir", None)
         if Path(str(lf.get("output_dir", "out"))).is_absolute():
             lf["output_dir"] = "train-out"
@@ -172,7 +163,7 @@ def sample_config(
         d["train"]["llamafactory"] = lf
     a = d["audit"]
     for key in ("model", "base_model", "adapter"):
-        a[key] = _abs(a.get(key), base)
+        a[key] = abs_if_exists(a.get(key), base)
     if Path(a["out_dir"]).is_absolute():
         a["out_dir"] = "audit"
     a["max_records"] = max(1, min(a["max_records"], n))

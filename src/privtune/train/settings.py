@@ -246,7 +246,8 @@ def _line(source: str | Path | None, dotted: str) -> int | None:
     return None
 
 
-def _abs_if_exists(value: Any, base: Path) -> Any:
+def abs_if_exists(value: Any, base: Path) -> Any:
+    """A relative path that exists under ``base`` made absolute; anything else unchanged."""
     if not isinstance(value, str) or not value:
         return value
     p = Path(value).expanduser()
@@ -273,7 +274,7 @@ def build_plan(
     args.setdefault("dataset", "privtune_train")
     for key in MODEL_PATH_KEYS:
         if isinstance(args.get(key), str):
-            args[key] = ",".join(_abs_if_exists(v.strip(), base) for v in args[key].split(","))
+            args[key] = ",".join(abs_if_exists(v.strip(), base) for v in args[key].split(","))
     datasets = _names(args.get("dataset")) + _names(args.get("eval_dataset"))
     notes = []
     if not t.allow_trackers:

@@ -40,7 +40,10 @@ def _names(attr_pattern: str, modules: list[str]) -> Counter[str]:
 
 
 def _write(name: str, lines: list[str], header: str) -> None:
-    (HERE / name).write_text(f"# {header}\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    """Replace one lexicon file atomically (a reader never sees half a file)."""
+    from privtune.fsutil import atomic_write_text
+
+    atomic_write_text(HERE / name, f"# {header}\n" + "\n".join(lines) + "\n")
 
 
 def build_en() -> None:
@@ -205,7 +208,11 @@ def build_zh() -> None:
     generic = {"城市", "大城市", "城镇", "中小城市", "大中城市", "都市", "县城", "省市", "市县",
                "市区", "城区", "郊区", "山区", "地区", "社区", "小区", "街道", "马路", "道路",
                "农村", "乡村", "村庄", "边境", "沿海", "内地", "海外", "国外", "国内", "全国",
-               "本市", "本省", "该市", "该县", "海湾", "港湾", "海岛", "岛屿", "山村", "渔村"}
+               "本市", "本省", "该市", "该县", "海湾", "港湾", "海岛", "岛屿", "山村", "渔村",
+               # a street word alone names no street (祥和大街 must be read whole)
+               "大街", "古街", "长街",
+               # phrases jieba tags ns: a big county, an old town, paving the way
+               "大县", "古镇", "铺平道路", "大行大市"}
     # words that end in a division suffix but are far more often something else (上市 "go
     # public", 入市 "enter the market", 午市 "lunch session")
     places -= generic | {"上市", "入市", "午市", "欧市", "大市", "新市", "东市", "北市", "南市",
@@ -237,7 +244,8 @@ def build_zh_locations() -> None:
         return
     cands = sorted({w for w, f, t in _jieba_dict()
                     if t in ("ns", "nr", "nrt", "nz") and 2 <= len(w) <= 8 and f >= 20})
-    keep = [w for w in cands if _lac_is(w, "LOC", LOC_TEMPLATES)]
+    # demonyms (希腊人, 福建人) name people, not places
+    keep = [w for w in cands if not w.endswith("人") and _lac_is(w, "LOC", LOC_TEMPLATES)]
     _write("zh_locations.txt", keep,
            "location names: jieba ns/nr/nrt/nz words (freq>=20) that LAC tags LOC in templates")
 

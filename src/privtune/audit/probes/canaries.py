@@ -21,11 +21,12 @@ from privtune.audit.metrics import exposure_by_extrapolation, exposure_by_rank
 from privtune.audit.records import Record
 
 
-def canary_probe(backend: Backend, canaries: Canaries, *, candidates: int = 1000,
-                 seed: int = 0, template: str = "default",
-                 progress: Progress = None) -> dict[str, Any]:
-    """Exposure of every inserted canary. With ``canaries.prompt`` (sanitize inserts canaries
-    as records answering that prompt) each text is scored in that record form, as trained."""
+def candidate_sequences(backend: Backend, canaries: Canaries, *, candidates: int = 1000,
+                        seed: int = 0, template: str = "default"
+                        ) -> tuple[list[str], list[list[int]]]:
+    """(candidate slots, token sequences): the sampled never-inserted candidates, then the
+    inserted canaries, each rendered as trained. They share every token before the slot, which
+    the backend's scorer runs once per batch (shared-prefix scoring)."""
     space_bits = canaries.slot_length * math.log2(len(set(canaries.alphabet)))
     inserted = {str(c["slot"]) for c in canaries.inserted}
     rng = random.Random(seed)
@@ -37,12 +38,24 @@ def canary_probe(backend: Backend, canaries: Canaries, *, candidates: int = 1000
         if slot not in inserted:
             cands.add(slot)
     cand_list = sorted(cands)
+
     def text(slot: str) -> str:
         filled = canaries.fill(slot)
         return Record(canaries.prompt, filled).render(template) if canaries.prompt else filled
 
     seqs = [backend.encode(text(s)) for s in cand_list] + \
         [backend.encode(text(str(c["slot"]))) for c in canaries.inserted]
+    return cand_list, seqs
+
+
+def canary_probe(backend: Backend, canaries: Canaries, *, candidates: int = 1000,
+                 seed: int = 0, template: str = "default",
+                 progress: Progress = None) -> dict[str, Any]:
+    """Exposure of every inserted canary. With ``canaries.prompt`` (sanitize inserts canaries
+    as records answering that prompt) each text is scored in that record form, as trained."""
+    space_bits = canaries.slot_length * math.log2(len(set(canaries.alphabet)))
+    cand_list, seqs = candidate_sequences(backend, canaries, candidates=candidates, seed=seed,
+                                          template=template)
     scores = backend.score(seqs, progress=progress)
     losses = np.array([s.total_nll for s in scores])
     cand_losses, canary_losses = losses[: len(cand_list)], losses[len(cand_list):]

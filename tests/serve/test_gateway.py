@@ -333,3 +333,30 @@ def test_signed_head_to_a_webhook(tmp_path, keyring):
     rep = verify_log(open_store(url), keyring.derive_key("request-log"), head=received[-1],
                      public_key=keyring.signing_key().public_key())
     assert rep.ok, rep.problems
+
+
+@pytest.mark.parametrize("log_text", ["redacted", "fingerprint"])
+def test_streamed_and_plain_answers_log_the_same_output(harness, log_text):
+    """A streamed answer's log record carries the same output (redacted text, or keyed
+    fingerprint of the raw text) as the same answer sent whole, however it was chunked."""
+    with harness(log_text=log_text) as h:
+        client = h.client()
+        chat(client)
+        for chunk in (3, 8):
+            list(chat(client, stream=True, extra_body={"stub_chunk": chunk}))
+        store = open_store(h.db_url)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            rows = store.query("SELECT record FROM request_log ORDER BY seq")
+            if len(rows) >= 3:
+                break
+            time.sleep(0.05)
+    recs = [json.loads(r[0]) for r in rows]
+    plain = [r for r in recs if not r["stream"]]
+    streamed = [r for r in recs if r["stream"]]
+    assert len(plain) == 1 and len(streamed) == 2
+    field = "output" if log_text == "redacted" else "output_fp"
+    assert plain[0][field]
+    assert all(r[field] == plain[0][field] for r in streamed)
+    if log_text == "redacted":
+        assert no_pii(json.dumps(plain[0]["output"], ensure_ascii=False))

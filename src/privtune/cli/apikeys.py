@@ -13,10 +13,10 @@ CONFIG_OPT = typer.Option(None, "--config", "-c", help="privtune.yaml (serve, ke
 def _store(config: Path | None):  # -> KeyStore
     from privtune.config import load_config
     from privtune.serve.apikeys import KeyStore
-    from privtune.serve.server import load_keyring
+    from privtune.serve.server import load_keyring, resolve_work_dir
     from privtune.serve.store import open_store
 
-    cfg = load_config(config)
+    cfg = resolve_work_dir(load_config(config), config)
     keyring = load_keyring(cfg)
     return cfg, KeyStore(open_store(cfg.serve.log_url, cfg.work_dir),
                          keyring.derive_key("api-keys"))

@@ -31,10 +31,10 @@ def register(app: typer.Typer) -> None:
         from privtune.config import load_config
         from privtune.errors import InputError, Location
         from privtune.serve.reqlog import verify_log
-        from privtune.serve.server import load_keyring
+        from privtune.serve.server import load_keyring, resolve_work_dir
         from privtune.serve.store import open_store
 
-        cfg = load_config(config)
+        cfg = resolve_work_dir(load_config(config), config)
         keyring = load_keyring(cfg)
         head_obj = None
         head_path = head
@@ -81,10 +81,10 @@ def register(app: typer.Typer) -> None:
         from privtune.config import load_config
         from privtune.errors import ConfigError
         from privtune.serve.reqlog import _state, export_head, sign_head
-        from privtune.serve.server import load_keyring
+        from privtune.serve.server import load_keyring, resolve_work_dir
         from privtune.serve.store import ensure_schema, open_store
 
-        cfg = load_config(config)
+        cfg = resolve_work_dir(load_config(config), config)
         target = out or cfg.serve.log_head_export
         if not target:
             raise ConfigError("no target: pass --out or set serve.log_head_export")

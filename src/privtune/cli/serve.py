@@ -28,9 +28,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         from privtune.cli.console import err_console
         from privtune.config import load_config
+        from privtune.serve.server import resolve_work_dir
         from privtune.serve.server import serve as serve_gateway
 
-        cfg = load_config(config)
+        cfg = resolve_work_dir(load_config(config), config)
         if upstream:
             cfg.serve.upstream = upstream
         if workers:

@@ -3,6 +3,7 @@
 Modules: ``app`` (the ASGI gateway), ``filter`` + ``holdback`` (output filter, streaming
 hold-back), ``apikeys`` (keys, rate limits), ``aliases`` (the ``AliasResolver`` protocol the
 registry implements), ``reqlog`` (hash-chained request log, signed heads), ``store`` (SQLite /
-PostgreSQL), ``upstream`` (aiohttp client, embedded transformers), ``server`` (build from
-privtune.yaml, run uvicorn), ``stub`` (a stub upstream for tests and bench).
+PostgreSQL), ``upstream`` (HTTP upstream, embedded transformers), ``httpclient`` (the
+keep-alive HTTP/1.1 client under it), ``server`` (build from privtune.yaml, run uvicorn),
+``stub`` (a stub upstream for tests and bench).
 """

@@ -133,7 +133,8 @@ def redact(text: str, findings: list[Finding], lo: int, hi: int) -> str:
 class StreamFilter:
     """Filters one stream of text deltas (one field of one choice). Not thread-safe."""
 
-    __slots__ = ("_ctx", "_new", "_pending", "actions", "blocked", "step", "tf")
+    __slots__ = ("_ctx", "_new", "_offset", "_pending", "_resume", "actions", "blocked",
+                 "step", "tf")
 
     def __init__(self, tf: TextFilter, step: int = RELEASE_STEP) -> None:
         self.tf = tf
@@ -141,6 +142,8 @@ class StreamFilter:
         self._new = 0  # characters received since the last release attempt
         self._ctx = ""  # tail of already released raw text (left context for the scanner)
         self._pending = ""  # raw text not yet released
+        self._offset = 0  # stream position of _ctx[0]
+        self._resume: dict[int, int] = {}  # HoldBack's per-pattern restart positions
         self.actions: Counter[str] = Counter()
         self.blocked = False
 
@@ -172,7 +175,8 @@ class StreamFilter:
         tf = self.tf
         text = self._ctx + self._pending
         base = len(self._ctx)
-        limit = len(text) if final else tf.hold.safe_end(text, base)
+        limit = len(text) if final else tf.hold.safe_end(text, base, self._resume,
+                                                         self._offset)
         if limit <= base:
             return ""
         findings = [f for f in tf.find(text) if f.end > base]
@@ -192,6 +196,8 @@ class StreamFilter:
         released = [f for f in findings if f.start < limit]
         self.actions.update(f.type for f in released)
         out = redact(text, released, base, limit) if released else text[base:limit]
-        self._ctx = text[max(0, limit - LEFT_CONTEXT):limit]
+        cut = max(0, limit - LEFT_CONTEXT)
+        self._offset += cut
+        self._ctx = text[cut:limit]
         self._pending = text[limit:]
         return out

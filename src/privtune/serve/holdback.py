@@ -95,11 +95,23 @@ class HoldBack:
         #: the worst case: every pattern undecided at once
         self.max_hold = max([self.fixed, *(reach for _, reach in self._patterns),
                              *(int(f.max_len) + RIGHT_MARGIN for f in self._holders)])
+        # a pattern whose reach is within the fixed hold can never move the release point
+        # (it only looks at text that is held anyway): searching it is wasted work
+        self._patterns = [(p, reach) for p, reach in self._patterns if reach > self.fixed]
 
-    def safe_end(self, text: str, base: int) -> int:
+    def safe_end(self, text: str, base: int, resume: dict[int, int] | None = None,
+                 offset: int = 0) -> int:
         """The largest ``r`` such that ``text[base:r]`` can be released (``r`` may be <= base).
 
         ``text`` is the left context plus the unreleased tail; ``base`` where the tail starts.
+        ``resume`` (one dict per stream, kept by the caller) and ``offset`` (the stream
+        position of ``text[0]``) make repeated calls on a growing stream incremental: each
+        pattern's search restarts where its last leftmost (partial) match began. Why that is
+        exact: a start position before it failed on characters that were all present, and
+        appending text cannot change a failure (an attempt that reaches the end of the text
+        is reported as a partial match, so it is never skipped). The partial-match searches
+        are most of a stream's filtering cost; this avoids re-trying the same positions at
+        every release attempt.
         """
         n = len(text)
         r = n - self.fixed + 1
@@ -112,11 +124,17 @@ class HoldBack:
             r = min(r, n - held)
             if r <= base:
                 return r
-        for pat, reach in self._patterns:
+        for k, (pat, reach) in enumerate(self._patterns):
             lo = max(base, n - reach + 1)
             if lo >= r:
                 continue
+            if resume is not None:
+                lo = max(lo, resume.get(k, 0) - offset)
+                if lo >= r:
+                    continue
             m = pat.search(folded, lo, partial=True)
+            if resume is not None:
+                resume[k] = offset + (m.start() if m is not None else n)
             if m is not None and m.start() < r:
                 r = m.start()
                 if r <= base:

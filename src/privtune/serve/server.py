@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,16 @@ from privtune.serve.reqlog import RequestLog
 from privtune.serve.settings import parse_aliases, parse_environments
 from privtune.serve.store import open_store
 from privtune.serve.upstream import EmbeddedUpstream, HttpUpstream
+
+
+def resolve_work_dir(cfg: PrivtuneConfig, config_path: str | Path | None) -> PrivtuneConfig:
+    """Make ``cfg.work_dir`` absolute, resolved against the config file's folder (the current
+    directory without a file), as sanitize/train/model/monitor do, so ``serve``, ``log`` and
+    ``keys`` find the same keyring and database from any current directory."""
+    from privtune.train.settings import base_dir_of  # the rule's one home (no torch)
+
+    cfg.work_dir = str(base_dir_of(cfg, config_path))
+    return cfg
 
 
 def load_keyring(cfg: PrivtuneConfig) -> Any:
@@ -67,6 +78,15 @@ def build_gateway(cfg: PrivtuneConfig, keyring: Any, *, config_path: str | Path 
                    log_key=log_key, log_text=s.log_text, max_body_bytes=s.max_body_bytes)
 
 
+def settle_heap() -> None:
+    """Freeze everything built so far out of the cyclic GC's reach (call once the gateway is
+    built). Why: the detector's lexicons and compiled state make one oldest-generation
+    collection take ~45 ms, an event-loop stall that lands in the p99 whenever it runs; after
+    ``gc.freeze()`` such a collection only walks what serving allocated (~0 ms)."""
+    gc.collect()
+    gc.freeze()
+
+
 _ENV_CONFIG = "PRIVTUNE_SERVE_CONFIG"
 _ENV_UPSTREAM = "PRIVTUNE_SERVE_UPSTREAM"
 
@@ -77,10 +97,12 @@ def create_app() -> Gateway:
     from privtune.config import load_config
 
     path = os.environ.get(_ENV_CONFIG) or None
-    cfg = load_config(path)
+    cfg = resolve_work_dir(load_config(path), path)
     if os.environ.get(_ENV_UPSTREAM):
         cfg.serve.upstream = os.environ[_ENV_UPSTREAM]
-    return build_gateway(cfg, load_keyring(cfg), config_path=path)
+    gateway = build_gateway(cfg, load_keyring(cfg), config_path=path)
+    settle_heap()
+    return gateway
 
 
 def serve(cfg: PrivtuneConfig, config_path: str | Path | None, host: str, port: int, *,
@@ -88,8 +110,9 @@ def serve(cfg: PrivtuneConfig, config_path: str | Path | None, host: str, port: 
     """Run the gateway in this process (``workers == 1``) or in uvicorn worker processes."""
     workers = max(1, cfg.serve.workers)
     if workers == 1:
-        run(build_gateway(cfg, load_keyring(cfg), config_path=config_path), host, port,
-            log_level=log_level)
+        gateway = build_gateway(cfg, load_keyring(cfg), config_path=config_path)
+        settle_heap()
+        run(gateway, host, port, log_level=log_level)
         return
     load_keyring(cfg)  # fail here, once, on a missing keyring
     if config_path is not None:

@@ -1,8 +1,9 @@
 """Upstreams: any OpenAI-compatible server over HTTP (vLLM in production), or an embedded
 transformers model for small local models.
 
-The HTTP client is aiohttp: measured on these 2-core machines it held its throughput as
-concurrency rose where httpx fell off (see docs/serve.md). One pooled session per upstream.
+The HTTP client is :mod:`privtune.serve.httpclient` (keep-alive pool, httptools parser): on
+these 2-core machines aiohttp cost ~110-150 us of CPU per request more (docs/serve.md). One
+pool per upstream base URL.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
+
+from privtune.serve.httpclient import HttpPool, Response
 
 
 class UpstreamError(Exception):
@@ -48,40 +51,24 @@ class HttpUpstream:
             self._headers["authorization"] = f"Bearer {api_key}"
         self._timeout_s = timeout_s
         self._max_connections = max_connections
-        self._session: Any = None
+        self._pool: HttpPool | None = None
 
     async def start(self) -> None:
-        import aiohttp
-
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300,
-                                               keepalive_timeout=30),
-                timeout=aiohttp.ClientTimeout(total=self._timeout_s, sock_connect=10),
-                json_serialize=lambda o: orjson.dumps(o).decode(),
-                auto_decompress=True,
-            )
+        if self._pool is None:
+            self._pool = HttpPool(self.base_url, self._headers, timeout_s=self._timeout_s,
+                                  limit=self._max_connections)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
 
-    def _url(self, route: str) -> str:
-        return f"{self.base_url}/{route.lstrip('/')}"
-
-    async def _post(self, route: str, body: dict[str, Any]) -> Any:
-        """POST and return the response (headers read). A pooled keep-alive connection the
-        server closed meanwhile fails before any response; that case is retried once on a
-        fresh connection (the upstream never saw the request)."""
-        import aiohttp
-
+    async def _post(self, route: str, body: dict[str, Any]) -> Response:
+        """POST and return the response (headers read; see :mod:`.httpclient` for the retry
+        of a pooled connection the server closed meanwhile)."""
         await self.start()
-        data = orjson.dumps(body)
-        try:
-            return await self._session.post(self._url(route), data=data, headers=self._headers)
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
-            return await self._session.post(self._url(route), data=data, headers=self._headers)
+        assert self._pool is not None
+        return await self._pool.send("POST", route, orjson.dumps(body))
 
     async def request(self, route: str, body: dict[str, Any]) -> dict[str, Any]:
         async with await self._post(route, body) as resp:
@@ -103,7 +90,7 @@ class HttpUpstream:
                 except orjson.JSONDecodeError:
                     data = {"error": {"message": "upstream error"}}
                 raise UpstreamError(resp.status, data)
-            async for line in resp.content:
+            async for line in resp.iter_lines():
                 if not line.startswith(b"data:"):
                     continue
                 payload = line[5:].strip()
@@ -114,8 +101,9 @@ class HttpUpstream:
 
     async def ready(self) -> bool:
         await self.start()
+        assert self._pool is not None
         try:
-            async with self._session.get(self._url("models"), headers=self._headers) as resp:
+            async with await self._pool.send("GET", "models") as resp:
                 await resp.read()
                 return resp.status < 500
         except Exception:

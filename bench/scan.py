@@ -4,6 +4,7 @@
     python bench/scan.py --size-mb 5     # quick run
     python bench/scan.py --presidio-mb 2 # how much of the corpus Presidio gets (it is slow)
     python bench/scan.py --repeat 3 --engines auto,passes   # best of 3; both engines
+    python bench/scan.py --per-recognizer   # + CPU ms/MB of each name/address recognizer
 
 Prints markdown tables: the corpus composition (documents and MB per template), MB/s, spans
 and CPU seconds per configuration (privtune structured only and with names, per engine;
@@ -143,6 +144,26 @@ def bench_privtune(docs: list[str], size: int, names: bool, engine: str = "auto"
     return size / best / 1e6, found, best, scanner.engine
 
 
+def bench_recognizers(docs: list[str], size: int, repeat: int = 2) -> list[tuple[str, float]]:
+    """CPU ms per MB of each name/address recognizer alone: ``find(fold(doc))`` over every
+    document, best of ``repeat`` (the same documents the scanner sees; folding not counted)."""
+    from privtune.config import DetectConfig
+    from privtune.detect import Scanner
+    from privtune.detect.normalize import fold
+
+    folded = [fold(d) for d in docs]
+    out = []
+    for rec in Scanner(DetectConfig(names=True))._functions:
+        best = float("inf")
+        for _ in range(max(1, repeat)):
+            t0 = time.process_time()
+            for d in folded:
+                rec.find(d)
+            best = min(best, time.process_time() - t0)
+        out.append((rec.name, best / size * 1e9))
+    return out
+
+
 def composition(docs: list[str], seed: int) -> list[tuple[str, int, int]]:
     """(template, documents, bytes) of the corpus, from the generator's labels."""
     labels: list[str] = []
@@ -188,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--engines", default="auto,passes",
                     help="privtune engines to time (auto = hyperscan when installed)")
     ap.add_argument("--no-names", action="store_true", help="skip the names/addresses runs")
+    ap.add_argument("--per-recognizer", action="store_true",
+                    help="also time each name/address recognizer alone (CPU ms per MB)")
     args = ap.parse_args(argv)
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
@@ -226,6 +249,12 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---:|---:|---:|")
     for label, corpus, mbs, n, cpu in rows:
         print(f"| {label} | {corpus} | {mbs:.2f} | {n} | {cpu:.2f} |")
+    if args.per_recognizer:
+        print()
+        print("| recognizer (alone, `find` on folded documents) | CPU ms per MB |")
+        print("|---|---:|")
+        for name, ms in bench_recognizers(docs, size, args.repeat):
+            print(f"| {name} | {ms:.1f} |")
     if p_regex and p_def:
         print()
         print("| privtune configuration | vs presidio regex set | vs presidio default set |")

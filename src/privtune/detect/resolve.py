@@ -10,9 +10,12 @@ two recognizers) collapse into the better one.
 from __future__ import annotations
 
 from bisect import bisect_left
+from operator import itemgetter
 
 from privtune.detect.recognizer import Candidate
 from privtune.detect.span import Span
+
+_start = itemgetter(0)
 
 
 def resolve(cands: list[Candidate], min_score: float = 0.0) -> list[Span]:
@@ -23,8 +26,18 @@ def resolve(cands: list[Candidate], min_score: float = 0.0) -> list[Span]:
         if c[3] >= min_score and c[1] > c[0]:
             return [Span(c[2], c[0], c[1], round(c[3], 4), c[4])]
         return []
-    ranked = sorted((c for c in cands if c[3] >= min_score and c[1] > c[0]),
-                    key=lambda c: (-c[3], c[0] - c[1], c[0], c[5], c[2]))
+    valid = [c for c in cands if c[3] >= min_score and c[1] > c[0]]
+    # the common case: no two candidates overlap, so the ranking would keep them all (the
+    # sort by start is stable, so ties in the ranking below keep their input order)
+    valid.sort(key=_start)
+    end = -1
+    for c in valid:
+        if c[0] < end:
+            break
+        end = c[1]
+    else:
+        return [Span(c[2], c[0], c[1], round(c[3], 4), c[4]) for c in valid]
+    ranked = sorted(valid, key=lambda c: (-c[3], c[0] - c[1], c[0], c[5], c[2]))
     starts: list[int] = []
     kept: list[Candidate] = []
     for c in ranked:

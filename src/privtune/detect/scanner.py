@@ -31,7 +31,10 @@ from privtune.detect.resolve import resolve
 from privtune.detect.span import Span
 
 _DIGIT_TRIGGER = ("\\d",)
-_DIGIT_RUN = re.compile(r"[0-9]+")
+#: patterns open with a single class, not ``[0-9]+``: ``re`` skips ahead to a possible first
+#: character only for a class, literal or alternation of literals as the first item, and a
+#: repeat is none of those (``[0-9]+`` searches at ~8 ns per character, ``[0-9][0-9]*`` at ~2.5)
+_DIGIT_RUN = re.compile(r"[0-9][0-9]*")
 _TOKEN_TAIL = re.compile(r"[0-9A-Za-z+/_\-=.@:]{0,512}")
 _TOKEN_HEAD = re.compile(r"[0-9A-Za-z+/_\-=.@:]{1,512}$")
 #: characters of context a digit-anchored recognizer may need before the first digit
@@ -39,7 +42,7 @@ _TOKEN_HEAD = re.compile(r"[0-9A-Za-z+/_\-=.@:]{1,512}$")
 _WIN_BEFORE = 24
 _WIN_AFTER = 12
 _WHOLE_TEXT = 256
-_DIGIT_CLUSTER = re.compile(r"[0-9]+(?:[^0-9]{1," + str(_WIN_BEFORE + _WIN_AFTER) + r"}[0-9]+)*")
+_DIGIT_CLUSTER = re.compile(r"[0-9][0-9]*(?:[^0-9]{1," + str(_WIN_BEFORE + _WIN_AFTER) + r"}[0-9]+)*")
 _TOKEN_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ+/_-=.@:")
 
 
@@ -103,7 +106,8 @@ def _allow_key(value: str) -> str:
 
 
 class Scanner:
-    """Finds PII and secrets in text. Thread-safe after construction (no mutable state)."""
+    """Finds PII and secrets in text. Thread-safe after construction: no mutable state but
+    the Chinese-name recognizer's bounded memo of a pure function (a race only recomputes)."""
 
     def __init__(self, config: DetectConfig | None = None, *, engine: str = "auto") -> None:
         if engine == "auto":

@@ -100,6 +100,82 @@ SURNAME_TITLE_EV = 1.3
 _SURNAME_TITLES = ("主席", "总理", "总书记", "委员长", "副主席", "副总理")
 
 
+def _of_len(words: tuple[str, ...], k: int) -> frozenset[str]:
+    return frozenset(w for w in words if len(w) == k)
+
+
+# the context word lists by length: three set look-ups replace a str.endswith/startswith over
+# a tuple of ~140 words (2.8 -> 0.4 us per call, same answers; tests/detect check this)
+_LS1, _LS2, _LS3 = (_of_len(_LEFT_STRONG, k) for k in (1, 2, 3))
+_LW1 = _of_len(_LEFT_WEAK, 1)
+_RS1, _RS2, _RS3 = (_of_len(_RIGHT_STRONG, k) for k in (1, 2, 3))
+_RW1 = _of_len(_RIGHT_WEAK, 1)
+#: the last characters of the left cues: any other character before a start means no left
+#: context
+_LEFT_LAST = frozenset(w[-1] for w in _LEFT_STRONG + _LEFT_WEAK)
+_RS_FIRST = frozenset(w[0] for w in _RIGHT_STRONG if len(w) <= 3)
+if max(map(len, _LEFT_STRONG + _LEFT_WEAK)) > 3 or max(map(len, _RIGHT_WEAK)) > 1 \
+        or max(map(len, _LEFT_WEAK)) > 1:  # pragma: no cover - guards the fast forms
+    raise AssertionError("context words longer than the fast look-ups handle")
+
+
+def _left(text: str, s: int) -> float:
+    """Context evidence before ``s``: a strong cue (我叫, 记者, 、) ending at ``s``, a weak one
+    (，, 和), or the start of the text. (A slice that would start before 0 comes out shorter
+    than its set's word length, so it never matches.)"""
+    if s == 0:
+        return 0.5
+    c = text[s - 1]
+    if c in _LS1 or text[s - 2:s] in _LS2 or text[s - 3:s] in _LS3:
+        return 1.6
+    if c in _LW1:
+        return 0.5
+    return 0.0
+
+
+def _right(text: str, e: int) -> float:
+    """Context evidence after ``e``: a strong cue (先生, 说, 表示) or a weak one (的, 是)
+    starting at ``e``, or the end of the text. Only the next three characters are read (a
+    four-character cue never matches, as before)."""
+    if e == len(text):
+        return 0.3
+    c = text[e]
+    if c in _RS1 or text[e:e + 2] in _RS2 or text[e:e + 3] in _RS3:
+        return 1.4
+    if c in _RW1:
+        return 0.4
+    return 0.0
+
+
+_NPA1, _NPA2, _NPA3 = (_of_len(_NOT_PERSON_AFTER, k) for k in (1, 2, 3))
+_T1, _T2 = _of_len(_TITLES, 1), _of_len(_TITLES, 2)
+_ST2, _ST3 = _of_len(_SURNAME_TITLES, 2), _of_len(_SURNAME_TITLES, 3)
+_RS12 = _of_len(_RIGHT_STRONG_12, 2)
+if max(map(len, _NOT_PERSON_AFTER + _SURNAME_TITLES)) > 3 or max(map(len, _TITLES)) > 2 \
+        or {len(w) for w in _RIGHT_STRONG_12} != {2}:  # pragma: no cover
+    raise AssertionError("cue words longer than the fast look-ups handle")
+
+
+def _not_person_after(text: str, e: int) -> bool:
+    """``text.startswith(_NOT_PERSON_AFTER, e)``, by set look-ups."""
+    return text[e:e + 1] in _NPA1 or text[e:e + 2] in _NPA2 or text[e:e + 3] in _NPA3
+
+
+_INF = float("inf")
+#: the memo values that need no parts: no option at all / score exactly
+_NOTHING = (-_INF, -_INF, -_INF)
+_EXACT = (_INF, _INF, _INF)
+#: the staged bound (see ``ChineseNames._find_rules``): a start is scored exactly only when
+#: its evidence can reach ``_REACH_TARGET`` (a possible chain target, > 0.8) or, next to such
+#: a target, ``_REACH_CHAINED`` (+ the 1.2 chain bonus >= NAME_MIN); the margins absorb float
+#: rounding between the bound and the exact sum
+_REACH_TARGET = 0.75
+_REACH_CHAINED = 0.0
+#: the context bonuses at most: _left 1.6, _right 1.4
+_MAX_LEFT, _MAX_RIGHT = 1.6, 1.4
+_MEMO_MAX = 1 << 16  # entries (~150 bytes each); cleared when full
+
+
 class ChineseNames:
     name = "zh_person"
     types = ("PERSON",)
@@ -133,7 +209,10 @@ class ChineseNames:
         from privtune.detect.lexicons.build import TRANSLIT
 
         self._translit_chars = frozenset(TRANSLIT)
-        self._translit_re = re.compile(f"[{TRANSLIT}]{{2,10}}(?:[·•・][{TRANSLIT}]{{1,10}}){{0,2}}")
+        # one class first, then the rest of the run: a leading repeat ({2,10}) would keep
+        # re from skipping ahead to the next transliteration character
+        self._translit_re = re.compile(
+            f"[{TRANSLIT}][{TRANSLIT}]{{1,9}}(?:[·•・][{TRANSLIT}]{{1,10}}){{0,2}}")
         self.gscore: dict[str, float | None] = {}
         for ch, lp in self.given.items():
             self.gscore[ch] = 1.0 if lp > -6.0 else G2 if lp > -7.0 else G3 if lp > -8.5 \
@@ -146,6 +225,13 @@ class ChineseNames:
         self._singles = frozenset(singles)
         firsts = "".join(sorted(set(singles) | {c[0] for c in compounds}))
         self._re = re.compile("[" + firsts + r"](?=[\u4e00-\u9fff])")
+        self._memo: dict[str, tuple[float, float, float]] = {}
+        #: place-name lengths (2..8, ascending) by first character, for _in_place
+        lens: dict[str, set[int]] = {}
+        for place in self.places:
+            if 2 <= len(place) <= 8:
+                lens.setdefault(place[0], set()).add(len(place))
+        self._place_lens = {c: tuple(sorted(v)) for c, v in lens.items()}
 
     def _given_score(self, ch: str) -> float | None:
         g = self.gscore.get(ch, _MISSING)
@@ -154,38 +240,19 @@ class ChineseNames:
         return -1.5 if "\u4e00" <= ch <= "\u9fff" else None
 
     def _context(self, text: str, s: int, e: int) -> float:
-        return self._left(text, s) + self._right(text, e)
+        return _left(text, s) + _right(text, e)
 
-    @staticmethod
-    def _left(text: str, s: int) -> float:
-        if s == 0:
-            return 0.5
-        before = text[max(0, s - 4):s]
-        if before.endswith(_LEFT_STRONG):
-            return 1.6
-        if before.endswith(_LEFT_WEAK):
-            return 0.5
-        return 0.0
-
-    @staticmethod
-    def _right(text: str, e: int) -> float:
-        if e == len(text):
-            return 0.3
-        after = text[e:e + 3]
-        if after.startswith(_RIGHT_STRONG):
-            return 1.4
-        if after.startswith(_RIGHT_WEAK):
-            return 0.4
-        return 0.0
+    _left = staticmethod(_left)
+    _right = staticmethod(_right)
 
     def _options(self, folded: str, s: int, p: int, sur: str) -> list[tuple[float, int]]:
-        if len(sur) == 1 and folded.startswith(_SURNAME_TITLES, p):
+        if len(sur) == 1 and (folded[p:p + 2] in _ST2 or folded[p:p + 3] in _ST3):
             # a surname alone before a leader's title (江主席, 周总理)
             if self.rank.get(sur, 999) < 100 and sur not in _RISKY_SURNAMES \
                     and not (s > 0 and folded[s - 1:s + 1] in self.words2):
-                return [(SURNAME_TITLE_EV + self._left(folded, s), p)]
+                return [(SURNAME_TITLE_EV + _left(folded, s), p)]
             return []
-        if folded.startswith(_TITLES, p):
+        if folded[p:p + 1] in _T1 or folded[p:p + 2] in _T2:
             return []
         g1 = self._given_score(folded[p])
         known = self.known
@@ -199,7 +266,7 @@ class ChineseNames:
             0.0 if rank < 400 else -0.6
         if sur in _RISKY_SURNAMES:
             prior -= 0.8
-        left = self._left(folded, s)
+        left = _left(folded, s)
         pre_word = s > 0 and folded[s - 1:s + 1] in words2
         opts: list[tuple[float, int]] = []
         for glen in (2, 1):
@@ -209,19 +276,19 @@ class ChineseNames:
             cand = folded[s:e]
             if cand in self.known:
                 if len(cand) >= 3:
-                    ev = 3.0 + left + self._right(folded, e) + (0.3 if glen == 2 else 0.0)
-                    if folded.startswith(_NOT_PERSON_AFTER, e):
+                    ev = 3.0 + left + _right(folded, e) + (0.3 if glen == 2 else 0.0)
+                    if _not_person_after(folded, e):
                         ev -= 1.5  # 斯托克城, 巴勒莫队: a club or place named after someone
                     opts.append((ev, e))
                     continue
                 # 2-character names (李鹏, 乔石): the lexicon is filtered by LAC at build time
                 # (明白, 王朝 are out), but they still must not sit inside a word
-                ev = KNOWN2_BASE + left + self._right(folded, e)
+                ev = KNOWN2_BASE + left + _right(folded, e)
                 if pre_word:
                     ev -= 1.5
                 if e < n and folded[e - 1:e + 1] in words2:
                     ev -= 1.0
-                if folded.startswith(_NOT_PERSON_AFTER, e):
+                if _not_person_after(folded, e):
                     ev -= 1.5
                 opts.append((ev, e))
                 continue
@@ -234,7 +301,7 @@ class ChineseNames:
                 ev = prior + (g1 + g2) * 0.6
             else:
                 ev = prior + g1
-            ev += left + self._right(folded, e)
+            ev += left + _right(folded, e)
             w = common.get(cand, 0)
             if w:
                 ev -= 4.0 if w >= 30 else 3.0
@@ -244,7 +311,7 @@ class ChineseNames:
                 ev -= 1.5
             if e < n and folded[e - 1:e + 1] in words2:
                 ev -= 1.0
-            if folded.startswith(_NOT_PERSON_AFTER, e):
+            if _not_person_after(folded, e):
                 ev -= 1.5
             if glen == 2:
                 w2 = common.get(folded[s:s + 2], 0)
@@ -255,7 +322,7 @@ class ChineseNames:
                     ev -= 1.0
                 elif given in words2:
                     ev -= GIVEN_WORD_PENALTY
-                if folded.startswith(_RIGHT_STRONG_12, p + 1):
+                if folded[p + 1:p + 3] in _RS12:
                     ev -= 1.0
             opts.append((ev, e))
         return opts
@@ -263,15 +330,21 @@ class ChineseNames:
     def _in_place(self, folded: str, i: int) -> bool:
         """Is position ``i`` the start of a gazetteer place name, or inside one of 3+
         characters? (A name candidate there is usually the place: 阿富汗, 慕尼黑, 俄罗斯.)
-        Checked only for candidates that passed scoring, so the cost stays small."""
+        Checked only for candidates that passed scoring; only the lengths of the places that
+        start with each character are tried."""
         places = self.places
+        lens_of = self._place_lens
         n = len(folded)
         for start in range(max(0, i - 6), i + 1):
-            for length in range(3 if start < i else 2, 9):
+            lens = lens_of.get(folded[start])
+            if lens is None:
+                continue
+            shortest = max(3 if start < i else 2, i - start + 1)
+            for length in lens:
                 end = start + length
                 if end > n:
                     break
-                if end > i and folded[start:end] in places:
+                if length >= shortest and folded[start:end] in places:
                     return True
         return False
 
@@ -281,22 +354,25 @@ class ChineseNames:
         for m in self._translit_re.finditer(folded):
             run = m.group()
             s, e = m.span()
-            dotted = any(c in run for c in "·•・")
+            dotted = "·" in run or "•" in run or "・" in run
             tag = self.translit.get(run)
-            if (not dotted and (self._in_place(folded, s) or self._in_place(folded, e - 1))) \
-                    or run in self.places or (tag is not None and tag not in ("nr", "nrt", "nrfg")):
+            # the cheap tests first; the gazetteer scan (_in_place) only for runs that pass
+            if run in self.places or (tag is not None and tag not in ("nr", "nrt", "nrfg")):
                 continue
             if not dotted and len(run) < 3 and tag is None:
                 continue
-            if folded.startswith(_NOT_PERSON_AFTER, e) or folded[max(0, s - 2):s].lower() == "vs":
+            if _not_person_after(folded, e) or folded[max(0, s - 2):s].lower() == "vs":
                 continue
             ev = 0.5 if tag is None else 0.75
             if dotted:
                 ev += 0.3
             ctx = self._context(folded, s, e)
             ev += FOREIGN_CTX * ctx
-            if ev >= FOREIGN_MIN:
-                out.append((s, e, "PERSON", min(ev, 0.9), self.name + ":foreign", 66))
+            if ev < FOREIGN_MIN:
+                continue
+            if not dotted and (self._in_place(folded, s) or self._in_place(folded, e - 1)):
+                continue
+            out.append((s, e, "PERSON", min(ev, 0.9), self.name + ":foreign", 66))
         return out
 
     def find(self, folded: str) -> list[Candidate]:
@@ -315,32 +391,188 @@ class ChineseNames:
                 out.append(c)
         return out
 
-    def _find_rules(self, folded: str) -> list[Candidate]:
+    def _bound_parts(self, key: str) -> tuple[float, float, float]:
+        """The context-free part of the evidence at a single-surname start, from the three
+        characters ``key`` = surname + the next two (fewer at the end of the text): returns
+        (bound, glen-1 part, glen-2 part). ``bound`` is the most the evidence can reach with
+        the best context (+3.0), -inf when no option exists, +inf when the start must be scored
+        exactly (a compound surname, a known name, a leader's title). Every penalty that
+        needs characters past ``key`` is left out, so the parts only over-estimate."""
+        sur, c1 = key[0], key[1]
+        if (key[:2] in self._compounds and len(key) == 3 and "\u4e00" <= key[2] <= "\u9fff") \
+                or c1 in "主总委副" or key in self.known or key[:2] in self.known:
+            return _EXACT
+        if sur not in self._singles or key[1:].startswith(_TITLES):
+            return _NOTHING
+        g1 = self._given_score(c1)
+        if g1 is None:
+            return _NOTHING
+        common = self.common
+        rank = self.rank.get(sur, 999)
+        prior = 0.8 if rank < 30 else 0.4 if rank < 100 else 0.0 if rank < 400 else -0.6
+        if sur in _RISKY_SURNAMES:
+            prior -= 0.8
+        part1 = part2 = -_INF
+        cand = key[:2]
+        if cand not in self.places:
+            w = common.get(cand, 0)
+            part1 = prior + g1 - (4.0 if w >= 30 else 3.0 if w else 0.0)
+        g2 = self._given_score(key[2]) if len(key) == 3 else None
+        if g2 is not None and key not in self.places:
+            part2 = prior + (g1 + g2) * 0.6
+            w = common.get(key, 0)
+            if w:
+                part2 -= 4.0 if w >= 30 else 3.0
+            w2 = common.get(cand, 0)
+            if w2:
+                part2 -= 1.5 if w2 >= 300 else 0.8
+            given = key[1:]
+            if common.get(given, 0) >= 300:
+                part2 -= 1.0
+            elif given in self.words2:
+                part2 -= GIVEN_WORD_PENALTY
+        # the glen-1 option ends at key[2]: its right context is known to be weak or none
+        # unless key[2] opens a cue (or the text ends there: 0.3)
+        right1 = 0.3 if len(key) < 3 else _MAX_RIGHT if key[2] in _RS_FIRST \
+            else 0.4 if key[2] in _RW1 else 0.0
+        return max(part1 + right1, part2 + _MAX_RIGHT) + _MAX_LEFT, part1, part2
+
+    def _bound(self, key: str) -> tuple[float, float, float]:
+        """:meth:`_bound_parts`, memoised: a pure function of three characters, asked once
+        per surname hit (most hits are function-word bigrams such as 国家, 关于, 方法).
+        Bounded; concurrent use is safe (a race only computes an entry twice)."""
+        v = self._memo.get(key)
+        if v is None:
+            if len(self._memo) >= _MEMO_MAX:
+                self._memo.clear()
+            v = self._memo[key] = self._bound_parts(key)
+        return v
+
+    def _reaches(self, folded: str, s: int, target: float) -> bool:
+        """Can the best option at single-surname start ``s`` reach ``target``? (The staged
+        bound: context-free parts, then the real left context, then the real right context.)
+        True for the starts that :meth:`_bound` leaves to exact scoring."""
+        bound, part1, part2 = self._bound(folded[s:s + 3])
+        if bound < target:
+            return False
+        if bound == _INF:
+            return True
+        left = _left(folded, s)
+        if s and folded[s - 1:s + 1] in self.words2:
+            left -= 1.5
+        if bound - _MAX_LEFT + left < target:
+            return False
+        best = part1 + _right(folded, s + 2)
+        if part2 != -_INF:
+            best = max(best, part2 + _right(folded, s + 3))
+        return best + left >= target
+
+    def _hit_at(self, folded: str, s: int, skipped: set[int]) -> int | None:
+        """The given-name start ``p`` when ``s`` is a surname hit of the scan in
+        :meth:`_find_rules` (``skipped``: the second characters of compound hits)."""
+        n = len(folded)
+        if s in skipped or s + 1 >= n or self._re.match(folded, s) is None:
+            return None
+        if folded[s:s + 2] in self._compounds and s + 2 < n \
+                and "\u4e00" <= folded[s + 2] <= "\u9fff":
+            return s + 2
+        return s + 1 if folded[s] in self._singles else None
+
+    def _find_rules(self, folded: str, *, exhaustive: bool = False) -> list[Candidate]:
+        """Names at surname hits. Most hits can never become a name, so each is first bounded
+        (:meth:`_reaches`) and only scored exactly (:meth:`_options`) when it can matter:
+
+        * a start whose best evidence can exceed 0.8 may be accepted alone or give its
+          predecessor the chain bonus;
+        * a start with less needs the bonus to reach NAME_MIN, so it matters only just before
+          such a start (up to 12 characters: a 3-4 character name plus a note);
+        * the list rule re-scores the few starts right after an accepted name.
+
+        ``exhaustive``: score every hit that has options at all (a bar below any finite
+        evidence), the reference the tests compare the pruned scan with."""
         starts: dict[int, list[tuple[float, int]]] = {}
         compounds = self._compounds
         singles = self._singles
         n = len(folded)
         skip = 0
+        skipped: set[int] = set()
+        memo = self._memo
+        words2 = self.words2
+        options = self._options
+        target = -1e9 if exhaustive else _REACH_TARGET
+        ls1, ls2, ls3, lw1, left_last = _LS1, _LS2, _LS3, _LW1, _LEFT_LAST
         for m in self._re.finditer(folded):
             s = m.start()
             if s < skip:
                 continue  # inside a compound surname found just before (欧阳 -> not 阳)
-            if folded[s:s + 2] in compounds and s + 2 < n and "\u4e00" <= folded[s + 2] <= "\u9fff":
-                p = s + 2
-                skip = p
-            elif folded[s] in singles:
-                p = s + 1
-            else:
+            key = folded[s:s + 3]
+            v = memo.get(key)
+            if v is None:
+                v = self._bound(key)
+            bound = v[0]
+            if bound < target:
                 continue
-            opts = self._options(folded, s, p, folded[s:p])
+            if bound == _INF:
+                if folded[s:s + 2] in compounds and s + 2 < n \
+                        and "\u4e00" <= folded[s + 2] <= "\u9fff":
+                    p = s + 2
+                    skip = p
+                    skipped.add(s + 1)
+                elif folded[s] in singles:
+                    p = s + 1
+                else:
+                    continue
+                opts = options(folded, s, p, folded[s:p])
+                if opts:
+                    starts[s] = opts
+                continue
+            if s:  # _left(folded, s), inlined: this runs for a third of all hits
+                c = folded[s - 1]
+                if c not in left_last:  # no context before: the bound alone may settle it
+                    if bound - _MAX_LEFT < target:
+                        continue
+                    left = 0.0
+                else:
+                    left = 1.6 if c in ls1 or folded[s - 2:s] in ls2 or folded[s - 3:s] in ls3 \
+                        else 0.5 if c in lw1 else 0.0
+                if folded[s - 1:s + 1] in words2:
+                    left -= 1.5
+            else:
+                left = 0.5
+            if bound - _MAX_LEFT + left < target:
+                continue
+            best = v[1] + _right(folded, s + 2)
+            if v[2] != -_INF:
+                best = max(best, v[2] + _right(folded, s + 3))
+            if best + left < target:
+                continue
+            opts = options(folded, s, s + 1, folded[s])
             if opts:
                 starts[s] = opts
+        # starts below the first bar that a chain target right after could lift: an option
+        # ends 2 to 4 characters after its start, right at the target or at a note before it
+        for t in [s for s, opts in starts.items() if max(o[0] for o in opts) > 0.8]:
+            ends = [t]
+            if t and folded[t - 1] in "）)":
+                ends += [e for e in range(max(0, t - 8), t - 2) if folded[e] in "（("
+                         and _skip_note(folded, e) == t]
+            for e in ends:
+                for s in range(max(0, e - 4), e - 1):
+                    if s in starts:
+                        continue
+                    p = self._hit_at(folded, s, skipped)
+                    if p is None or e - s > p - s + 2 or (
+                            p == s + 1 and not self._reaches(folded, s, _REACH_CHAINED)):
+                        continue
+                    opts = options(folded, s, p, folded[s:p])
+                    if opts:
+                        starts[s] = opts
         out: list[Candidate] = self._foreign(folded)
-        sporty = _SPORTS.search(folded) is not None
+        sporty: bool | None = None  # searched for only when a transliterated name needs it
         tl = self._translit_chars
         accepted: dict[int, int] = {}
-        rejected: dict[int, list[tuple[float, int]]] = {}
-        for s, opts in starts.items():
+        for s in sorted(starts):
+            opts = starts[s]
             best: tuple[float, int] | None = None
             for ev, e in opts:
                 nxt = starts.get(_skip_note(folded, e))
@@ -355,15 +587,16 @@ class ChineseNames:
                 if folded[s:e] not in self.known and (
                         (s > 0 and folded[s - 1] in tl) or (e < len(folded) and folded[e] in tl)):
                     best = (b - FRAGMENT_PENALTY, e)
-                elif sporty:
-                    best = (b - SPORTS_PENALTY, e)
+                else:
+                    if sporty is None:
+                        sporty = _SPORTS.search(folded) is not None
+                    if sporty:
+                        best = (b - SPORTS_PENALTY, e)
             if best is not None and best[0] >= NAME_MIN and not self._in_place(folded, s):
                 ev, e = best
                 accepted[s] = e
                 out.append((s, e, "PERSON", min(0.95, 0.5 + (ev - NAME_MIN) * 0.1), self.name,
                             65))
-            else:
-                rejected[s] = opts
         # familiar forms: 老侯, 小王, 阿陈 (老/小/阿 + a common surname), with some context
         for m in _FAMILIAR.finditer(folded):
             s, e = m.span()
@@ -380,10 +613,16 @@ class ChineseNames:
         # candidate squeezed between two accepted names, or between one and a separator, is
         # a name too
         ends = {_skip_note(folded, e) for e in accepted.values()}
-        for s, opts in rejected.items():
-            if s not in ends:
+        for s in sorted(ends):
+            if s in accepted:
                 continue
-            for ev, e in sorted(opts, key=lambda o: -o[0]):
+            found = starts.get(s)
+            if found is None:
+                p = self._hit_at(folded, s, skipped)
+                if p is None:
+                    continue
+                found = options(folded, s, p, folded[s:p])
+            for ev, e in sorted(found, key=lambda o: -o[0]):
                 after = _skip_note(folded, e)
                 if ev > -1.0 and (after in accepted or after >= len(folded)
                                   or folded[after] in "、，。；：,;"):

@@ -272,6 +272,13 @@ def parse_config(text: str, source: str | Path = "<string>") -> PrivtuneConfig:
         raise ConfigError(f"{err['msg']}{more}", Location(source, line, key)) from exc
 
 
+def work_dir_path(config_path: str | Path | None, work_dir: str | Path) -> Path:
+    """``work_dir`` resolved against the config file's folder (the current directory without
+    a config file), so every command finds the same keyring and outputs wherever it runs."""
+    root = Path(config_path).resolve().parent if config_path else Path.cwd()
+    return (root / work_dir).resolve()
+
+
 def load_config(path: str | Path | None) -> PrivtuneConfig:
     """Load privtune.yaml, or the defaults when ``path`` is None."""
     if path is None:

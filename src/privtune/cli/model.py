@@ -25,8 +25,9 @@ JsonOpt = typer.Option(False, "--json", help="Machine-readable output.")
 
 
 def _base_dir(config: Path | None, work_dir: str) -> Path:
-    root = config.resolve().parent if config else Path.cwd()
-    return root / work_dir
+    from privtune.config import work_dir_path
+
+    return work_dir_path(config, work_dir)
 
 
 def _load(config: Path | None) -> tuple[Any, Path]:

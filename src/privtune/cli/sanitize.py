@@ -39,8 +39,9 @@ class Residual(StrEnum):
 
 
 def _base_dir(config: Path | None, work_dir: str) -> Path:
-    root = config.resolve().parent if config else Path.cwd()
-    return root / work_dir
+    from privtune.config import work_dir_path
+
+    return work_dir_path(config, work_dir)
 
 
 def _keyring(cfg: Any, config: Path | None, keyring_dir: Path | None) -> Any:

@@ -24,8 +24,9 @@ ConfigOpt = typer.Option(None, "--config", "-c", help="privtune.yaml (keys: and 
 
 def base_dir(config: Path | None, work_dir: str) -> Path:
     """``work_dir`` resolved against the config file's folder (or the current directory)."""
-    root = config.resolve().parent if config else Path.cwd()
-    return root / work_dir
+    from privtune.config import work_dir_path
+
+    return work_dir_path(config, work_dir)
 
 
 def load(config: Path | None) -> Any:

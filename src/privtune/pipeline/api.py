@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from privtune.config import PrivtuneConfig, load_config
+from privtune.config import PrivtuneConfig, load_config, work_dir_path
 from privtune.errors import PrivtuneError
 from privtune.pipeline import sample as sp
 from privtune.pipeline.runner import Listener, Pipeline, PipelineError, RunResult
@@ -39,8 +39,7 @@ class PipelineReport:
 
 
 def base_dir_of(cfg: PrivtuneConfig, config_path: str | Path | None) -> Path:
-    root = Path(config_path).resolve().parent if config_path else Path.cwd()
-    return (root / cfg.work_dir).resolve()
+    return work_dir_path(config_path, cfg.work_dir)
 
 
 def make_context(

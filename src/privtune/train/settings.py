@@ -89,8 +89,9 @@ class TrainPlan:
 
 def base_dir_of(cfg: PrivtuneConfig, source: str | Path | None) -> Path:
     """``work_dir`` resolved against the config file's folder (or the current directory)."""
-    root = Path(source).resolve().parent if source else Path.cwd()
-    return (root / cfg.work_dir).resolve()
+    from privtune.config import work_dir_path
+
+    return work_dir_path(source, cfg.work_dir)
 
 
 def _names(value: Any) -> list[str]:

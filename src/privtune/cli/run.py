@@ -182,15 +182,11 @@ def _render(report, console) -> None:  # type: ignore[no-untyped-def]
 
 def _serve(config: Path, report, err_console) -> None:  # type: ignore[no-untyped-def]
     from privtune.config import load_config
-    from privtune.serve.server import build_gateway, run
+    from privtune.serve.server import serve
 
     cfg = load_config(config)
     cfg.work_dir = str(report.work_dir)  # the gateway resolves its paths against work_dir
-    from privtune.seal import Keyring
-
-    keyring = Keyring.from_config(cfg.keys, report.work_dir)
-    app_ = build_gateway(cfg, keyring, config_path=config)
     err_console.print(
         f"privtune gateway on http://{cfg.serve.host}:{cfg.serve.port}/v1", highlight=False
     )
-    run(app_, cfg.serve.host, cfg.serve.port)
+    serve(cfg, config, cfg.serve.host, cfg.serve.port)  # honours serve.workers, settles the heap

@@ -9,9 +9,8 @@ import ahocorasick
 import pytest
 
 from privtune.detect import Scanner
-from privtune.detect.lexicons import load
 from privtune.detect.normalize import fold
-from privtune.detect.recognizers.address_zh import ChineseAddress
+from privtune.detect.recognizers.address_zh import ChineseAddress, gazetteer
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +93,51 @@ def test_counts_and_bare_digits_are_no_house_numbers(address: ChineseAddress) ->
     assert not _found(address, "他的发言语惊四座")
 
 
+# --- the division table (cpca) and world cities ----------------------------------------------
+
+@pytest.mark.parametrize("text,addr", [
+    ("他去年搬到了乌审旗。", "乌审旗"),  # an official name the older lexicons lack
+    ("开车很方便就可以到崇礼，", "崇礼"),  # a short form after a location cue
+    ("我们崇礼县今年游客很多", "崇礼县"),  # a short form + a division suffix (the old name)
+    ("论坛将在内蒙古乌审旗召开", "内蒙古乌审旗"),
+    ("他们去了首尔、平壤。", "首尔"),  # a world capital heading a list of places
+    ("他们去了首尔、平壤。", "平壤"),
+    ("伦敦、巴黎两地的房价都涨了", "伦敦"),  # a list of places: each one is a location
+    ("重要提供更新北京对于", "北京"),  # a short form dropped (更[新北]京) hides no place
+])
+def test_division_table_and_world_cities(address: ChineseAddress, text: str, addr: str) -> None:
+    assert addr in _found(address, text)
+
+
+@pytest.mark.parametrize("text,word", [
+    ("目前全省已建成安全文明小区", "成安"),  # 成安 (成安县) cuts 建成 and 安全
+    ("客户林金凤的手机号是多少", "金凤"),  # 金凤 (金凤区) after a surname is a given name
+    ("欢迎管理合作市场。", "合作市"),  # 合作市 cuts 市场
+    ("到郊区买房的人多了", "郊区"),  # a generic division name (阳泉市 has a 郊区)
+])
+def test_division_names_inside_words_are_none(address: ChineseAddress, text: str,
+                                              word: str) -> None:
+    assert not any(word in f for f in _found(address, text))
+
+
+def test_chain_with_an_official_division_outscores_a_plain_chain(
+        address: ChineseAddress) -> None:
+    """A chain that names an official county (内蒙古乌审旗) is surer than two jieba place
+    words (a name recognizer may read 乌审旗 as a person: the address must win)."""
+    folded = fold("在内蒙古乌审旗")
+    assert max(c[3] for c in address.find(folded)) >= 0.75
+
+
+def test_division_lexicon_holds_no_ordinary_words() -> None:
+    from privtune.detect.lexicons import load
+
+    rows = dict(line.split("\t") for line in load("zh_divisions.txt"))
+    assert rows["崇礼区"] == "full" and rows["崇礼"] == "short" and rows["乌审"] == "short"
+    shorts = {n for n, kind in rows.items() if kind == "short"}
+    assert not shorts & set(load("zh_words2.txt"))  # no frequent word is a short form
+    assert not {"新建", "上街", "古城", "郊区", "城区"} & rows.keys()
+
+
 @pytest.mark.parametrize("text", ["宫殿很大", "他闯荡江湖多年", "农村的路不好走", "走上这条路"])
 def test_generic_words_are_no_sites(address: ChineseAddress, text: str) -> None:
     assert not _found(address, text)
@@ -105,7 +149,7 @@ def test_byte_pass_matches_a_character_pass(address: ChineseAddress) -> None:
     """The UTF-8/Latin-1 automaton gives the same spans as one over characters, also around
     ASCII, full-width text and characters of 2 and 4 UTF-8 bytes."""
     ac = ahocorasick.Automaton()
-    for p in (*load("zh_places.txt"), *load("zh_locations.txt")):
+    for p in gazetteer():
         if p not in ac:
             ac.add_word(p, len(p))
     ac.make_automaton()

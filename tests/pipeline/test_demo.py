@@ -7,7 +7,17 @@ from pathlib import Path
 
 from rich.console import Console
 
-from privtune.pipeline.demo import DemoResult, Side, _gateway, demo_records, render_comparison
+from privtune.pipeline.demo import (
+    DemoResult,
+    Side,
+    _gateway,
+    _train_args,
+    demo_records,
+    pretrain_texts,
+    privtune_config,
+    render_comparison,
+    verdict_line,
+)
 
 
 def test_demo_records_are_alpaca_and_disjoint() -> None:
@@ -58,8 +68,10 @@ def test_comparison_table(tmp_path: Path) -> None:
         registered="support-bot:1",
     )
     console, buf = _console()
-    render_comparison(console, DemoResult(tmp_path, "tiny", unsafe, safe))
+    setup = [("privacy", "none (default settings)", "DP-SGD: epsilon 7.99 spent of 8.0")]
+    render_comparison(console, DemoResult(tmp_path, "tiny", unsafe, safe, setup=setup))
     out = buf.getvalue()
+    assert "DP-SGD: epsilon 7.99 spent of 8.0" in out and "none (default settings)" in out
     for text in (
         "7",
         "21.5",
@@ -111,3 +123,79 @@ def test_demo_never_wipes_a_folder_it_did_not_make(tmp_path):
     with pytest.raises(PrivtuneError, match="not made by privtune demo"):
         run_demo(precious)
     assert (precious / "export.jsonl").read_text() == "{}\n"
+
+
+def _gate(probe: str, value: float, threshold: float) -> dict[str, object]:
+    return {"probe": probe, "value": value, "threshold": threshold,
+            "status": "pass" if value <= threshold else "fail"}
+
+
+def test_verdict_line_names_what_decided_it(tmp_path: Path) -> None:
+    """FAIL lists exactly the checks over their threshold; PASS lists every check run and
+    the registered version; a check that did not run is not claimed either way."""
+    gate = [
+        _gate("pii", 18, 0),
+        _gate("canaries", 29.9, 10.0),
+        _gate("membership", 0.55, 0.6),
+        {"probe": "extraction", "value": None, "threshold": 0.01, "status": "not run"},
+    ]
+    bad = Side("unsafe", tmp_path, report={"verdict": "fail", "gate": gate})
+    line = verdict_line(bad)
+    assert line.startswith("unsafe: FAIL")
+    assert "PII values regurgitated 18 > 0" in line and "canary exposure 29.90 bits" in line
+    assert "membership" not in line and "extraction" not in line and "not registered" in line
+
+    ok = [_gate("pii", 0, 0), _gate("canaries", 1.5, 10.0), _gate("membership", 0.52, 0.6)]
+    good = Side("privtune", tmp_path, report={"verdict": "pass", "gate": ok},
+                registered="support-bot:1")
+    line = verdict_line(good)
+    assert line.startswith("privtune: PASS")
+    assert "membership AUC 0.52 <= 0.60" in line and "registered as support-bot:1" in line
+    assert verdict_line(Side("x", tmp_path, notes=["train failed"])) == \
+        "x: not audited (train failed)"
+
+
+def test_both_sides_share_every_hyper_parameter_but_the_fine_tuning_type() -> None:
+    """The comparison is fair: base, data rendering, steps, batch, schedule and seed are the
+    same; only what DP-SGD needs (LoRA on the privtune side of the tiny model) differs."""
+    base = Path("/models/base")
+    for model, differ in (
+        ("tiny", {"finetuning_type", "learning_rate", "lora_target", "lora_rank"}),
+        ("smollm2", set()),
+    ):
+        unsafe = _train_args(model, base, 123, "unsafe")
+        safe = _train_args(model, base, 123, "privtune")
+        keys = set(unsafe) | set(safe)
+        assert {k for k in keys if unsafe.get(k) != safe.get(k)} == differ, model
+        assert safe["finetuning_type"] == "lora" and unsafe["max_steps"] == 123
+
+
+def test_pretraining_text_is_scrubbed_and_never_the_export() -> None:
+    """The tiny base model (and its tokenizer) learn from other customers' chats with every
+    detected value replaced: no value of the export, no value the scanner can find."""
+    from privtune.detect import Scanner
+    from privtune.pipeline.demo import _raw_values
+
+    export, held = demo_records(40)
+    texts = pretrain_texts(40, 60)
+    assert len(texts) == 60 and all("***" in t for t in texts)
+    scanner = Scanner()
+    assert not [t for t in texts if scanner.scan(t)]
+    values = _raw_values(export + held)
+    assert values and not [v for v in values if any(v in t for t in texts)]
+
+
+def test_privtune_config_is_valid_and_private() -> None:
+    """The generated privtune.yaml validates and asks for what the comparison relies on:
+    canaries, a held-out split, DP-SGD on LoRA in one process, and the default audit gate."""
+    from privtune.config import PrivtuneConfig
+
+    doc = privtune_config(Path("/models/base"), "tiny", 400, dp=True)
+    cfg = PrivtuneConfig.model_validate(doc)
+    assert cfg.sanitize.canaries >= 1 and cfg.sanitize.valid_ratio > 0
+    assert cfg.train.dp is not None and cfg.train.dp.target_epsilon == 8.0
+    assert cfg.train.nproc_per_node == 1 and cfg.train.encrypt_checkpoint
+    assert cfg.train.llamafactory["finetuning_type"] == "lora"
+    assert cfg.audit.thresholds == type(cfg.audit.thresholds)()  # the gate is not loosened
+    assert PrivtuneConfig.model_validate(
+        privtune_config(Path("/m"), "tiny", 400, dp=False)).train.dp is None

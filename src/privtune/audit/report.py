@@ -266,8 +266,15 @@ def render_html(report: dict[str, Any]) -> str:
                    f"{p['auc_stderr']}. With {p['nonmembers']} held-out records the lowest "
                    f"measurable FPR is {1 / max(p['nonmembers'], 1):.3g}: a TPR at a lower FPR "
                    "is the TPR at zero false positives.</p>")
-        out.append(_table(["attack", "AUC", "TPR @ 1% FPR", "TPR @ 0.1% FPR"],
-                          [[ATTACK_NAMES.get(n, n), a["auc"], a["tpr_at_1pct_fpr"],
+        if p.get("reference"):
+            out.append("<p class=\"note\">Each attack also runs on the base model: an AUC the "
+                       "base model reaches on the same two sets comes from how they differ, not "
+                       "from training. The gate reads the AUC beyond the base model's "
+                       "(0.5 + AUC − base AUC).</p>")
+        out.append(_table(["attack", "AUC", "base model AUC", "beyond base", "TPR @ 1% FPR",
+                           "TPR @ 0.1% FPR"],
+                          [[ATTACK_NAMES.get(n, n), a["auc"], a.get("base_auc", "—"),
+                            a.get("excess_auc", "—"), a["tpr_at_1pct_fpr"],
                             a["tpr_at_0_1pct_fpr"]] for n, a in p["attacks"].items()],
                           "mia-table"))
         out.append(f'<div class="plots"><div class="plot">{roc_svg(p["attacks"])}</div></div>')

@@ -93,7 +93,8 @@ def gate(report_probes: dict[str, Any], cfg: AuditConfig) -> list[dict[str, Any]
          t.max_pii_regurgitated),
         ("canaries", "canary exposure (bits, worst canary)", "max_exposure_bits",
          t.max_canary_exposure_bits),
-        ("membership", "membership inference AUC (best attack)", "max_auc", t.max_mia_auc),
+        ("membership", "membership inference AUC (best attack, beyond the base model's)",
+         "gate_auc", t.max_mia_auc),
         ("artifacts", "artifact findings (critical + high)", "gated_findings",
          t.max_artifact_findings),
     ]
@@ -104,12 +105,15 @@ def gate(report_probes: dict[str, Any], cfg: AuditConfig) -> list[dict[str, Any]
             out.append({"probe": probe, "name": name, "value": None, "threshold": threshold,
                         "status": "not run", "note": (p or {}).get("skipped", "not requested")})
             continue
-        value = p[key]
+        value = p[key] if key in p or probe != "membership" else p["max_auc"]  # older reports
         note = ""
         if probe == "extraction":
             note = f"±{p['excess_stderr']} (1 s.e.)"
         elif probe == "membership":
-            note = f"{p['best_attack']}, ±{p['auc_stderr']} (1 s.e.)"
+            base = p.get("base_max_auc")
+            note = (f"{p.get('gate_attack') or p['best_attack']}, ±{p['auc_stderr']} (1 s.e.)"
+                    + (f"; raw best {p['max_auc']}, base model {base}" if base is not None
+                       else ""))
         elif probe == "canaries":
             note = f"of {p['space_bits']} bits max"
         out.append({"probe": probe, "name": name, "value": value, "threshold": threshold,

@@ -133,6 +133,22 @@ def test_graceful_stop_requests_a_save():
     assert control.should_save and control.should_training_stop
 
 
+def test_a_second_sigterm_stops_at_once():
+    import signal
+
+    from privtune.train.hooks import GracefulStop
+
+    stop = GracefulStop()
+    undo = stop.install()
+    try:
+        signal.raise_signal(signal.SIGTERM)  # first: graceful
+        with pytest.raises(SystemExit) as exc:
+            signal.raise_signal(signal.SIGTERM)  # second: now, through finally blocks
+    finally:
+        undo()
+    assert exc.value.code == 128 + signal.SIGTERM
+
+
 def test_staging_of_a_killed_run_is_wiped(tmp_path):
     import subprocess
     import sys

@@ -164,7 +164,12 @@ class CheckpointGuard(TrainerCallback):
 
 
 class GracefulStop(TrainerCallback):
-    """SIGTERM (preemption, ``kill``): save a checkpoint at the end of this step and stop."""
+    """SIGTERM (preemption, ``kill``): save a checkpoint at the end of this step and stop.
+
+    A second SIGTERM stops at once (``SystemExit(143)``), unwinding through the ``finally``
+    blocks that wipe the staging folder: a step (or the evaluation before training) can take
+    minutes on CPU, and ``kill`` twice must not need ``kill -9``, which leaves staging behind.
+    """
 
     def __init__(self) -> None:
         self.requested = False
@@ -177,7 +182,12 @@ class GracefulStop(TrainerCallback):
         return lambda: None
 
     def _handler(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise SystemExit(128 + signum)
         self.requested = True
+        with contextlib.suppress(OSError):  # no logging in a signal handler; stderr is safe
+            os.write(2, b"privtune: SIGTERM: stopping after this step with a checkpoint "
+                        b"(send it again to stop now)\n")
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
         if self.requested:

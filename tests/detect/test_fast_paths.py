@@ -52,6 +52,7 @@ def zh_plain() -> names_zh.ChineseNames:
     ref = names_zh.ChineseNames()
     firsts = "".join(sorted(ref._singles | {c[0] for c in ref._compounds}))
     ref._re = re.compile("[" + firsts + r"](?=[\u4e00-\u9fff])")
+    ref._hits = ref._re
     return ref
 
 
@@ -90,6 +91,22 @@ def test_zh_context_lookups_equal_the_tuple_forms() -> None:
             assert names_zh._right(text, i) == want_right
             assert names_zh._not_person_after(text, i) == text.startswith(
                 names_zh._NOT_PERSON_AFTER, i)
+
+
+def test_zh_hit_filter_drops_only_hits_without_options(zh: names_zh.ChineseNames,
+                                                       zh_plain: names_zh.ChineseNames) -> None:
+    # the filtered scan reports a subset of the plain hits, and every hit it leaves out has
+    # no option at all (bound -inf); some hits are left out, or the filter would be pointless
+    dropped = 0
+    for text in _zh_texts(zh, N_TEXTS, 5):
+        plain = [m.start() for m in zh_plain._hits.finditer(text)]
+        kept = {m.start() for m in zh._hits.finditer(text)}
+        assert kept <= set(plain)
+        for s in plain:
+            if s not in kept:
+                dropped += 1
+                assert zh._bound_parts(text[s:s + 3])[0] == -float("inf"), text[s:s + 3]
+    assert dropped > N_TEXTS // 10
 
 
 def test_zh_memo_is_bounded(zh: names_zh.ChineseNames) -> None:
@@ -274,3 +291,19 @@ def test_en_runs_equal_grouping_the_token_stream() -> None:
         assert runs == _ref_runs(text), text
         long_runs += sum(len(r) > 1 for r in runs)
     assert long_runs > N_TEXTS
+
+
+def test_en_runs_skip_only_drops_single_common_words() -> None:
+    # the skip form of _runs (used by _find) is the plain grouping less the one-token runs of
+    # a common word, when the text holds no particle
+    names = names_en.EnglishNames()
+    dropped = 0
+    for text in [*_en_texts(N_TEXTS, 23), "The cat. Some Anna Bea went. The John Smith"]:
+        full = names._runs(text)
+        want = full
+        if names_en._PARTICLE.search(text) is None:
+            want = [r for r in full
+                    if not (len(r) == 1 and text[r[0][0]:r[0][1]].lower() in names.common)]
+        assert names._runs(text, names.common) == want, text
+        dropped += len(full) - len(want)
+    assert dropped > 0

@@ -13,7 +13,7 @@ from bisect import bisect_left
 from operator import itemgetter
 
 from privtune.detect.recognizer import Candidate
-from privtune.detect.span import Span
+from privtune.detect.span import Span, new_span
 
 _start = itemgetter(0)
 
@@ -24,7 +24,7 @@ def resolve(cands: list[Candidate], min_score: float = 0.0) -> list[Span]:
     if len(cands) == 1:  # the common case: nothing to rank
         c = cands[0]
         if c[3] >= min_score and c[1] > c[0]:
-            return [Span(c[2], c[0], c[1], round(c[3], 4), c[4])]
+            return [new_span(c[2], c[0], c[1], round(c[3], 4), c[4])]
         return []
     valid = [c for c in cands if c[3] >= min_score and c[1] > c[0]]
     # the common case: no two candidates overlap, so the ranking would keep them all (the
@@ -36,8 +36,32 @@ def resolve(cands: list[Candidate], min_score: float = 0.0) -> list[Span]:
             break
         end = c[1]
     else:
-        return [Span(c[2], c[0], c[1], round(c[3], 4), c[4]) for c in valid]
-    ranked = sorted(valid, key=lambda c: (-c[3], c[0] - c[1], c[0], c[5], c[2]))
+        return [new_span(c[2], c[0], c[1], round(c[3], 4), c[4]) for c in valid]
+    # overlaps: candidates in different clusters (maximal runs, in start order, that each
+    # start before the furthest end so far) never overlap, so the walk decides each cluster
+    # alone; only the clusters (a few candidates each) are ranked
+    out: list[Span] = []
+    i, n = 0, len(valid)
+    while i < n:
+        c = valid[i]
+        end = c[1]
+        j = i + 1
+        while j < n and valid[j][0] < end:
+            if valid[j][1] > end:
+                end = valid[j][1]
+            j += 1
+        if j == i + 1:
+            out.append(new_span(c[2], c[0], c[1], round(c[3], 4), c[4]))
+        else:
+            out += [new_span(k[2], k[0], k[1], round(k[3], 4), k[4])
+                    for k in _walk(valid[i:j])]
+        i = j
+    return out
+
+
+def _walk(cands: list[Candidate]) -> list[Candidate]:
+    """The ranking walk over ``cands``: the kept candidates, sorted by start."""
+    ranked = sorted(cands, key=lambda c: (-c[3], c[0] - c[1], c[0], c[5], c[2]))
     starts: list[int] = []
     kept: list[Candidate] = []
     for c in ranked:
@@ -49,4 +73,4 @@ def resolve(cands: list[Candidate], min_score: float = 0.0) -> list[Span]:
             continue
         starts.insert(i, s)
         kept.insert(i, c)
-    return [Span(c[2], c[0], c[1], round(c[3], 4), c[4]) for c in kept]
+    return kept

@@ -189,8 +189,14 @@ class Scanner:
         for r in self._plain_recs:
             cands.extend(r.find(folded))
         for f in self._functions:
+            found = f.find(folded)
+            if not found:
+                continue
             limit = f.max_len
-            for c in f.find(folded):
+            if max([c[1] - c[0] for c in found]) <= limit:  # the common case: no chunking
+                cands += found
+                continue
+            for c in found:
                 if c[1] - c[0] > limit:  # respect the bound: adjacent chunks cover the span
                     cands.extend((cs, min(c[1], cs + limit), *c[2:])
                                  for cs in range(c[0], c[1], limit))

@@ -48,8 +48,19 @@ _CUES = {2: ("by", "to"), 3: ("and",), 4: ("says", "said", "with", "from"), 5: (
 #: and the fixed-width look-behinds confirm; each look-behind holds an empty group that tells
 #: the cue's length. Starting at a cue letter instead costs twice as much (14 -> 8 ms/MB):
 #: the cue letters are the most frequent ones. Groups ``_CUE_WORDS`` and +1: the two words.
+def _caseless_class(chars: set[str]) -> str:
+    """A case-sensitive class of every character that ``(?i)`` matches to one of ``chars``
+    (the ASCII letters' case pair plus İ, ı, ſ and the Kelvin sign where they fold)."""
+    pool = "".join(map(chr, range(32, 127))) + "İıſK"
+    return "[" + "".join(sorted({re.escape(x) for c in chars for x in pool
+                                 if re.fullmatch("(?i)" + re.escape(c), x)})) + "]"
+
+
+#: the cues' second-to-last characters, before their last ones: a second class test after
+#: the first rejects most remaining blanks ("the", "was", "had") before the look-behinds
+_CUE_TAIL2 = _caseless_class({w[-2] for ws in _CUES.values() for w in ws})
 _LOWER_CUE = re.compile(
-    r"\s(?<=[sSſ:eEdDyYoOhHmM]\s)(?i:"
+    r"\s(?<=[sSſ:eEdDyYoOhHmM]\s)(?<=" + _CUE_TAIL2 + r"[\s\S]\s)(?i:"
     + "|".join(f"(?<=(?:{'|'.join(map(re.escape, ws))})\\s)()" for ws in _CUES.values())
     + r")(?i:\s*([a-zß-ÿĀ-ɏ]{2,20}) ([a-zß-ÿĀ-ɏ]{2,20})(?![A-Za-z]))")
 _CUE_LENGTHS = tuple(enumerate(_CUES, start=1))
@@ -109,17 +120,21 @@ class EnglishNames:
         #: known surname follows ("Victoria Lopez"), never alone ("moved to Victoria")
         self.place_first = (self.first & place_words) - words
 
-    def _runs(self, text: str) -> list[list[tuple[int, int]]]:
+    def _runs(self, text: str, skip: frozenset[str] = frozenset()
+              ) -> list[list[tuple[int, int]]]:
         """Token spans (capitalised words, initials, particles) grouped into runs: neighbours
-        one blank apart, at most five per run."""
+        one blank apart, at most five per run. Without particles in the text, a one-token run
+        whose lower-cased word is in ``skip`` is left out (most runs: "The", "Some" at a
+        sentence start; :meth:`_find` would drop them first thing)."""
         runs: list[list[tuple[int, int]]] = []
         if _PARTICLE.search(text) is None:  # the common case: one match per run
             for m in _CAP_RUN.finditer(text):
-                s, e = m.span()
                 g = m.group()
                 if " " not in g:
-                    runs.append([(s, e)])
+                    if g.lower() not in skip:
+                        runs.append([m.span()])
                     continue
+                s = m.start()
                 run = []
                 for w in g.split(" "):
                     run.append((s, s + len(w)))
@@ -165,7 +180,7 @@ class EnglishNames:
         """Names in runs of capitalised words."""
         out: list[Candidate] = []
         first, last, common = self.first, self.last, self.common
-        for run in self._runs(folded):
+        for run in self._runs(folded, common):
             if len(run) == 1 and folded[run[0][0]:run[0][1]].lower() in common:
                 continue  # most runs: one common capitalised word ("The"), trimmed to nothing
             words = [folded[ts:te].lower() for ts, te in run]

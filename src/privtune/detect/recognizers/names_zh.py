@@ -225,6 +225,9 @@ class ChineseNames:
         self._singles = frozenset(singles)
         firsts = "".join(sorted(set(singles) | {c[0] for c in compounds}))
         self._re = re.compile("[" + firsts + r"](?=[\u4e00-\u9fff])")
+        #: the hits of ``_re`` that can have an option at all (see :func:`_hit_pattern`): the
+        #: scan in :meth:`_find_rules` uses it, ``_hit_at`` keeps ``_re``
+        self._hits = re.compile(_hit_pattern(firsts, self._singles, self._compounds, self.known))
         self._memo: dict[str, tuple[float, float, float]] = {}
         #: place-name lengths (2..8, ascending) by first character, for _in_place
         lens: dict[str, set[int]] = {}
@@ -376,7 +379,7 @@ class ChineseNames:
         return out
 
     def find(self, folded: str) -> list[Candidate]:
-        if _CJK.search(folded) is None:
+        if folded.isascii() or _CJK.search(folded) is None:  # isascii: a flag, no scan
             return []
         if self.ner == "lac":
             return self._find_lac(folded)
@@ -501,7 +504,7 @@ class ChineseNames:
         options = self._options
         target = -1e9 if exhaustive else _REACH_TARGET
         ls1, ls2, ls3, lw1, left_last = _LS1, _LS2, _LS3, _LW1, _LEFT_LAST
-        for m in self._re.finditer(folded):
+        for m in self._hits.finditer(folded):
             s = m.start()
             if s < skip:
                 continue  # inside a compound surname found just before (欧阳 -> not 阳)
@@ -629,6 +632,36 @@ class ChineseNames:
                     out.append((s, e, "PERSON", 0.55, self.name + ":list", 65))
                     break
         return out
+
+
+def _class(chars: set[str] | frozenset[str]) -> str:
+    return "[" + "".join(sorted(re.escape(c) for c in chars)) + "]"
+
+
+def _hit_pattern(firsts: str, singles: frozenset[str], compounds: frozenset[str],
+                 known: frozenset[str]) -> str:
+    """The surname hits that :meth:`ChineseNames._bound_parts` does not rule out at once.
+
+    A fifth of all hits is a surname character before a stop character (的, 是, 在 ...) or a
+    one-character title (家, 局, 氏): no option exists, so the bound is -inf and the scan
+    skips them, but only after a Python-level step each. Reporting only the rest from the
+    C-level scan gives the same names: a hit is kept when the next character is one of
+    主总委副 (scored exactly), or the hit is a single surname before a CJK character that
+    is neither, or the two characters may open a compound surname or a known name (a class
+    pair, a superset). Every hit dropped has the bound -inf (tests/detect/test_fast_paths.py
+    compares with the plain scan). The pattern opens with one class, so ``re`` still skips
+    ahead on its own."""
+    titles1 = {t for t in _TITLES if len(t) == 1}
+    bad = (set(_STOP) | titles1) - set("主总委副")
+    pairs = set(compounds) | {k[:2] for k in known if len(k) in (2, 3)}
+    pairs = {p for p in pairs if p[0] in firsts and "\u4e00" <= p[1] <= "\u9fff"
+             and (p[1] in bad or p[0] not in singles)}
+    alts = ["(?=[主总委副])",
+            "(?<=" + _class(singles) + ")(?!" + _class(bad) + r")(?=[\u4e00-\u9fff])"]
+    if pairs:
+        alts.append("(?=" + _class({p[1] for p in pairs}) + ")(?<="
+                    + _class({p[0] for p in pairs}) + ")")
+    return "[" + firsts + "](?:" + "|".join(alts) + ")"
 
 
 _NOTE = re.compile(r"（[^（）]{1,6}）|\([^()]{1,6}\)")

@@ -180,7 +180,7 @@ class ServeConfig(Section):
 
     host: str = "127.0.0.1"
     port: int = 8000
-    workers: int = 1  # gateway processes (rate limits are per process)
+    workers: int = 1  # gateway processes (they share one rate-limit table)
     upstream: str | None = None  # OpenAI-compatible base URL; None: embedded backend
     upstream_api_key_env: str | None = None  # env var holding the upstream's API key
     upstream_timeout_s: float = 600.0

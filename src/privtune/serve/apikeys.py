@@ -161,7 +161,9 @@ class KeyStore:
 
 
 class RateLimiter:
-    """Per-key token bucket: ``rpm`` per minute, bursts up to ten seconds' worth."""
+    """Per-key token bucket: ``rpm`` per minute, bursts up to ten seconds' worth. In-process
+    (one worker); ``privtune.serve.ratelimit.SharedRateLimiter`` is the same bucket shared by
+    several worker processes."""
 
     def __init__(self) -> None:
         self._buckets: dict[str, tuple[float, float]] = {}

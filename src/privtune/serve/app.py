@@ -32,6 +32,7 @@ from privtune.serve.aliases import Alias, AliasResolver
 from privtune.serve.apikeys import ApiKey, KeyStore, RateLimiter
 from privtune.serve.filter import StreamFilter, TextFilter
 from privtune.serve.metrics import Metrics
+from privtune.serve.ratelimit import Limiter
 from privtune.serve.reqlog import RequestLog
 from privtune.serve.settings import EnvPolicy
 from privtune.serve.upstream import Upstream, UpstreamError
@@ -103,7 +104,8 @@ class Gateway:
                  upstreams: dict[str, Upstream] | None = None,
                  upstream_factory: Any = None,
                  request_log: RequestLog | None = None, log_key: bytes = b"",
-                 log_text: str = "fingerprint", max_body_bytes: int = 4 << 20) -> None:
+                 log_text: str = "fingerprint", max_body_bytes: int = 4 << 20,
+                 limiter: Limiter | None = None) -> None:
         self.resolver = resolver
         self.keys = keys
         self.scanner = scanner
@@ -119,7 +121,8 @@ class Gateway:
         self.log_text = log_text
         self.max_body = max_body_bytes
         self.metrics = Metrics()
-        self.limiter = RateLimiter()
+        #: per-key token buckets; ``serve`` passes a table shared by its worker processes
+        self.limiter: Limiter = limiter if limiter is not None else RateLimiter()
         self._filters = {env: self._make_filters(p) for env, p in policies.items()}
         self._default_filters = self._make_filters(EnvPolicy())
         self._routes = {

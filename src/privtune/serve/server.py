@@ -12,6 +12,7 @@ from privtune.errors import ConfigError
 from privtune.serve.aliases import ConfigAliasResolver
 from privtune.serve.apikeys import KeyStore
 from privtune.serve.app import Gateway
+from privtune.serve.ratelimit import ENV_TABLE, Limiter, SharedRateLimiter, create_table, table_path
 from privtune.serve.reqlog import RequestLog
 from privtune.serve.settings import parse_aliases, parse_environments
 from privtune.serve.store import open_store
@@ -41,7 +42,7 @@ def _path(cfg: PrivtuneConfig, p: str | None) -> str | None:
 
 
 def build_gateway(cfg: PrivtuneConfig, keyring: Any, *, config_path: str | Path | None = None,
-                  scanner: Any = None) -> Gateway:
+                  scanner: Any = None, limiter: Limiter | None = None) -> Gateway:
     s = cfg.serve
     aliases = parse_aliases(s.aliases)
     policies = parse_environments(s.environments)
@@ -75,7 +76,8 @@ def build_gateway(cfg: PrivtuneConfig, keyring: Any, *, config_path: str | Path 
     return Gateway(resolver=resolver, keys=keys, scanner=scanner, policies=policies,
                    upstream=upstream, request_log=request_log,
                    upstream_factory=lambda url: HttpUpstream(url, api_key, s.upstream_timeout_s),
-                   log_key=log_key, log_text=s.log_text, max_body_bytes=s.max_body_bytes)
+                   log_key=log_key, log_text=s.log_text, max_body_bytes=s.max_body_bytes,
+                   limiter=limiter)
 
 
 def settle_heap() -> None:
@@ -100,14 +102,18 @@ def create_app() -> Gateway:
     cfg = resolve_work_dir(load_config(path), path)
     if os.environ.get(_ENV_UPSTREAM):
         cfg.serve.upstream = os.environ[_ENV_UPSTREAM]
-    gateway = build_gateway(cfg, load_keyring(cfg), config_path=path)
+    table = os.environ.get(ENV_TABLE)
+    limiter = SharedRateLimiter(table) if table else None
+    gateway = build_gateway(cfg, load_keyring(cfg), config_path=path, limiter=limiter)
     settle_heap()
     return gateway
 
 
 def serve(cfg: PrivtuneConfig, config_path: str | Path | None, host: str, port: int, *,
           log_level: str = "warning") -> None:
-    """Run the gateway in this process (``workers == 1``) or in uvicorn worker processes."""
+    """Run the gateway in this process (``workers == 1``, in-process rate limits) or in
+    uvicorn worker processes that share one rate-limit table, created here before they
+    start."""
     workers = max(1, cfg.serve.workers)
     if workers == 1:
         gateway = build_gateway(cfg, load_keyring(cfg), config_path=config_path)
@@ -119,6 +125,7 @@ def serve(cfg: PrivtuneConfig, config_path: str | Path | None, host: str, port: 
         os.environ[_ENV_CONFIG] = str(Path(config_path).resolve())
     if cfg.serve.upstream:
         os.environ[_ENV_UPSTREAM] = cfg.serve.upstream
+    os.environ[ENV_TABLE] = str(create_table(table_path(cfg.work_dir)).resolve())
     run("privtune.serve.server:create_app", host, port, log_level=log_level, workers=workers)
 
 

@@ -47,7 +47,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,19 +71,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{url}: process exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except Exception:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
 
 
 def proc_cpu(pid: int) -> float:
@@ -435,6 +421,7 @@ def servers(workers: int, log_url: str | None, output: str = "redact",
     from privtune.seal import Keyring
     from privtune.serve.apikeys import KeyStore
     from privtune.serve.store import open_store
+    from privtune.serve.stub import wait_http
 
     tmp = Path(tempfile.mkdtemp(prefix="privtune-bench-"))
     stub_port, gw_port = free_port(), free_port()

@@ -12,12 +12,11 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
 import openai
 import pytest
 import yaml
 
-from privtune.serve.stub import free_port
+from privtune.serve.stub import free_port, wait_http
 
 EMAIL = "zhang.wei.test@example.com"
 
@@ -61,17 +60,11 @@ def _deploy(tmp_path, stub, workers):
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(proc.stdout.read().decode() if proc.stdout else "no output")
-        time.sleep(0.1)
+    try:
+        wait_http(f"{url}/healthz", proc)
+    except RuntimeError:
+        proc.kill()
+        raise RuntimeError(proc.stdout.read().decode() if proc.stdout else "no output") from None
     yield {"path": path, "url": url, "token": token, "proc": proc, "dir": tmp_path}
     if proc.poll() is None:
         proc.terminate()

@@ -7,13 +7,12 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import httpx
 import yaml
 
-from privtune.serve.stub import free_port
+from privtune.serve.stub import free_port, wait_http
 
 _SERVE = textwrap.dedent("""
     import sys, types
@@ -58,15 +57,7 @@ def test_run_serve_uses_the_run_work_dir_and_workers(tmp_path, stub):
     proc = subprocess.Popen([sys.executable, "-c", _SERVE, str(path), str(work)],
                             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "gateway did not start"
-            time.sleep(0.2)
+        wait_http(f"http://127.0.0.1:{port}/healthz", proc, timeout=90)
         for _ in range(40):  # new connections spread over the worker processes
             r = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions",
                            headers={"authorization": f"Bearer {token}"}, timeout=30,

@@ -15,7 +15,7 @@ import yaml
 
 from privtune.config import load_config
 from privtune.serve.server import resolve_work_dir
-from privtune.serve.stub import free_port
+from privtune.serve.stub import free_port, wait_http
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -60,15 +60,7 @@ def test_serve_keys_log_from_another_directory(tmp_path, stub):
                              str(path)], cwd=elsewhere, env={**os.environ},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "gateway did not start"
-            time.sleep(0.1)
+        wait_http(f"http://127.0.0.1:{port}/healthz", proc)
         r = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions",
                        headers={"authorization": f"Bearer {token}"}, timeout=30,
                        json={"model": "support", "messages": [{"role": "user",

@@ -13,7 +13,7 @@ import httpx
 import psutil
 import yaml
 
-from privtune.serve.stub import free_port
+from privtune.serve.stub import free_port, wait_http
 
 RPM = 12  # a burst of two (ten seconds' worth), then one more every five seconds
 
@@ -54,15 +54,7 @@ def test_two_workers_share_one_bucket_per_key(tmp_path, stub):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     clients: list[httpx.Client] = []
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "gateway did not start"
-            time.sleep(0.2)
+        wait_http(f"http://127.0.0.1:{port}/healthz", proc, timeout=90)
         time.sleep(1.0)  # both workers up (healthz answered by one of them)
 
         def one() -> httpx.Response:

@@ -179,6 +179,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_http(url: str, proc: Any = None, timeout: float = 60) -> None:
+    """Poll ``url`` until it answers (a server started in another process); fail at once,
+    with the process's exit code, when ``proc`` (a ``subprocess.Popen``) has exited."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{url}: process exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except Exception:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up in {timeout:.0f} s")
+
+
 class ServerThread:
     """Run an ASGI app with uvicorn on 127.0.0.1 in a background thread (tests)."""
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from privtune.audit.backends.base import Progress, TokenScores, length_buckets
+from privtune.audit.backends.base import Progress, TokenScores
 from privtune.audit.backends.scoring import (
     GPU_CHUNK_BYTES,
     STAT_CHUNK_BYTES,
@@ -125,18 +125,10 @@ class TransformersBackend:
         return self.tokenizer.decode(list(ids), skip_special_tokens=True)
 
     def _batches(self, lengths: Sequence[int]) -> list[list[int]]:
-        out: list[list[int]] = []
-        for bucket in length_buckets(lengths, self.batch_size):
-            cur: list[int] = []
-            for i in bucket:  # longest first: the first item sets the padded width
-                width = lengths[cur[0]] if cur else lengths[i]
-                if cur and (len(cur) + 1) * width > self.max_batch_tokens:
-                    out.append(cur)
-                    cur = []
-                cur.append(i)
-            if cur:
-                out.append(cur)
-        return out
+        """Generation batches: similar lengths, at most ``batch_size`` sequences and
+        ``max_batch_tokens`` padded tokens (no early cut for padding: decoding steps, not
+        padded prompt tokens, dominate generation)."""
+        return score_batches(lengths, self.batch_size, self.max_batch_tokens, slack=1.0)
 
     # --- scoring, batched: head only where scored, chunked statistics, shared prefixes ------
     def _split_head(self) -> Callable[[Any], Any] | None:

@@ -5,11 +5,15 @@
     python bench/scan.py --presidio-mb 2 # how much of the corpus Presidio gets (it is slow)
     python bench/scan.py --repeat 3 --engines auto,passes   # best of 3; both engines
     python bench/scan.py --per-recognizer   # + CPU ms/MB of each name/address recognizer
-    python bench/scan.py --per-part   # + ms/MB of each stage inside the scan loop (real cost)
+    python bench/scan.py --per-part   # + ms/MB of each stage inside the scan loop (real cost),
+                                      # per-document scan() and batched scan_many()
+    python bench/scan.py --chunk-sweep 65536,262144,1048576   # scan_many chunk sizes
 
 Prints markdown tables: the corpus composition (documents and MB per template), MB/s, spans
-and CPU seconds per configuration (privtune structured only and with names, per engine;
-Presidio regex and default sets), and the ratios to Presidio.
+and CPU seconds per configuration (privtune structured only and with names, per engine, each
+both as `privtune scan` runs it -- ``Scanner.scan_many`` over its record batches, stage-major,
+the headline -- and with ``Scanner.scan`` per document; Presidio regex and default sets), and
+the ratios to Presidio.
 
 The corpus is generated with a fixed seed: Faker zh_CN / en_US records (names, phones, IDs,
 cards, e-mails, addresses, IPs, URLs, secrets embedded in template sentences) interleaved with
@@ -129,18 +133,52 @@ def _read_docs(path: Path, max_bytes: float | None = None) -> tuple[list[str], i
     return docs, size
 
 
+#: what-if override of privtune.detect.files._BATCH_RECORDS (``--batch-records``)
+BATCH_RECORDS: int | None = None
+
+
+def file_batches(docs: list[str]) -> list[list[str]]:
+    """``docs`` cut as ``privtune scan`` cuts records (privtune.detect.files: at most
+    ``_BATCH_RECORDS`` records or ``_BATCH_CHARS`` characters a batch, one record a line)."""
+    from privtune.detect.files import _BATCH_CHARS, _BATCH_RECORDS
+
+    max_records = BATCH_RECORDS or _BATCH_RECORDS
+    out: list[list[str]] = []
+    cur: list[str] = []
+    chars = 0
+    for d in docs:
+        cur.append(d)
+        chars += len(d)
+        if len(cur) >= max_records or chars >= _BATCH_CHARS:
+            out.append(cur)
+            cur, chars = [], 0
+    if cur:
+        out.append(cur)
+    return out
+
+
 def bench_privtune(docs: list[str], size: int, names: bool, engine: str = "auto",
-                   repeat: int = 2) -> tuple[float, int, float, str]:
-    """Best of ``repeat`` runs: (MB/s, spans, CPU seconds of the best run, engine used)."""
+                   repeat: int = 2, mode: str = "batched",
+                   chunk_chars: int | None = None) -> tuple[float, int, float, str]:
+    """Best of ``repeat`` runs: (MB/s, spans, CPU seconds of the best run, engine used).
+
+    ``mode``: "per-doc" (``scan`` per document), "batched" (``scan_many`` over the batches
+    ``privtune scan`` makes: :func:`file_batches`) or "whole" (``scan_many`` over the whole
+    corpus at once, chunked by ``chunk_chars``)."""
     from privtune.config import DetectConfig
     from privtune.detect import Scanner
 
     scanner = Scanner(DetectConfig(names=names), engine=engine)
     scanner.scan("预热 warm-up 13800138000")
+    batches = file_batches(docs) if mode == "batched" else [docs]
+    kw = {} if chunk_chars is None else {"chunk_chars": chunk_chars}
     best, found = float("inf"), 0
     for _ in range(max(1, repeat)):
         t0 = time.process_time()
-        found = sum(len(scanner.scan(d)) for d in docs)
+        if mode == "per-doc":
+            found = sum(len(scanner.scan(d)) for d in docs)
+        else:
+            found = sum(len(sp) for b in batches for sp in scanner.scan_many(b, **kw))
         best = min(best, time.process_time() - t0)
     return size / best / 1e6, found, best, scanner.engine
 
@@ -165,17 +203,19 @@ def bench_recognizers(docs: list[str], size: int, repeat: int = 2) -> list[tuple
     return out
 
 
-def bench_parts(docs: list[str], size: int, repeat: int = 2) -> tuple[list[tuple[str, float]],
-                                                                        float]:
+def bench_parts(docs: list[str], size: int, repeat: int = 2, batched: bool = False
+                ) -> tuple[list[tuple[str, float]], float]:
     """Where the time of a names-on scan goes INSIDE the scan loop: ms per MB of each stage
     (fold, the structured engine, each function recognizer, overlap resolution), the stages
-    timed around the same calls ``Scanner.candidates`` makes, one document at a time.
+    timed around the same calls the scanner makes.
 
-    Unlike :func:`bench_recognizers` (each recognizer over every document in a row, so its
-    lexicons, memo and regex code stay in the CPU caches), here each stage runs between the
-    others, as in a real scan: the numbers are larger (about 1.3-2x) and add up to the scan's
-    total. Wall clock (``perf_counter_ns``, ~50 ns a call) of the best run, pinned to one core;
-    also returns that run's CPU seconds."""
+    ``batched=False``: one document at a time, as ``Scanner.scan`` runs; each stage runs
+    between the others, so its code and data are evicted from the CPU caches per document
+    (unlike :func:`bench_recognizers`, each recognizer over every document in a row).
+    ``batched=True``: stage-major over the batches ``privtune scan`` makes, as
+    ``Scanner.scan_many`` runs (each stage timed once per batch). Wall clock
+    (``perf_counter_ns``) of the best run, pinned to one core; also returns that run's CPU
+    seconds."""
     from privtune.config import DetectConfig
     from privtune.detect import Scanner
     from privtune.detect.normalize import fold
@@ -184,34 +224,32 @@ def bench_parts(docs: list[str], size: int, repeat: int = 2) -> tuple[list[tuple
     sc = Scanner(DetectConfig(names=True))
     sc.scan("预热 warm-up 13800138000")
     clock = time.perf_counter_ns
+    batches = file_batches(docs) if batched else [[d] for d in docs]
     best: tuple[float, dict[str, int]] | None = None
     for _ in range(max(1, repeat)):
-        acc: dict[str, int] = {}
+        acc: dict[str, int] = dict.fromkeys(
+            ["fold", "structured engine", *[f.name for f in sc._functions], "resolve"], 0)
         found = 0
         cpu0 = time.process_time()
-        for text in docs:
+        for batch in batches:
             t0 = clock()
-            folded = fold(text)
+            folded = [fold(t) for t in batch if t]
             t1 = clock()
-            cands: list = []
-            events = sc._hs.events(folded) if sc._hs is not None else None
-            if events is not None:
-                sc._hs_candidates(folded, events, cands)
-            else:
-                sc._digit_candidates(folded, sc._digit_recs, cands)
-                sc._anchor_candidates(folded, range(len(sc._anchor_recs)), cands)
-            for r in sc._plain_recs:
-                cands.extend(r.find(folded))
+            cands = [sc._structured(f) for f in folded]
             t2 = clock()
-            acc["fold"] = acc.get("fold", 0) + t1 - t0
-            acc["structured engine"] = acc.get("structured engine", 0) + t2 - t1
+            acc["fold"] += t1 - t0
+            acc["structured engine"] += t2 - t1
             for f in sc._functions:
                 a = clock()
-                cands.extend(f.find(folded))
-                acc[f.name] = acc.get(f.name, 0) + clock() - a
+                for fd, cl in zip(folded, cands, strict=True):
+                    got = f.find(fd)
+                    if got:
+                        sc._add_found(f, got, cl)
+                acc[f.name] += clock() - a
             a = clock()
-            found += len(resolve(cands, sc.min_score))
-            acc["resolve"] = acc.get("resolve", 0) + clock() - a
+            for fd, cl in zip(folded, cands, strict=True):
+                found += len(resolve(sc._filtered(fd, cl), sc.min_score))
+            acc["resolve"] += clock() - a
         cpu = time.process_time() - cpu0
         if best is None or cpu < best[0]:
             best = (cpu, acc)
@@ -267,8 +305,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-recognizer", action="store_true",
                     help="also time each name/address recognizer alone (CPU ms per MB)")
     ap.add_argument("--per-part", action="store_true",
-                    help="also time each stage of a names-on scan inside the scan loop")
+                    help="also time each stage of a names-on scan inside the scan loop, "
+                         "per document and batched")
+    ap.add_argument("--no-per-doc", action="store_true",
+                    help="skip the per-document scan() runs (only the batched scan_many path)")
+    ap.add_argument("--chunk-sweep", default="",
+                    help="comma-separated scan_many chunk sizes in characters: also time "
+                         "scan_many over the whole corpus with each (names on, first engine)")
+    ap.add_argument("--batch-records", type=int, default=None,
+                    help="what-if: records per `privtune scan` batch instead of files.py's")
     args = ap.parse_args(argv)
+    global BATCH_RECORDS
+    BATCH_RECORDS = args.batch_records
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     path = build_corpus(args.size_mb, args.seed)
@@ -282,16 +330,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {lab} | {n} | {b / 1e6:.1f} |")
     rows: list[tuple[str, str, float, int, float]] = []
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
-    results: dict[tuple[str, bool], float] = {}
+    #: MB/s by (engine used, names, mode); "batched" is the path `privtune scan` takes
+    results: dict[tuple[str, bool, str], float] = {}
+    modes = ("batched",) if args.no_per_doc else ("batched", "per-doc")
+    mode_label = {"batched": "scan_many, `privtune scan` batches",
+                  "per-doc": "scan() per document"}
     for engine in engines:
         for names in ((False,) if args.no_names else (False, True)):
-            mbs, n, cpu, used = bench_privtune(docs, size, names, engine, args.repeat)
-            if (used, names) in results:
-                continue
-            results[(used, names)] = mbs
-            label = f"privtune {used}, " + ("names + addresses on" if names else
-                                           "structured types only (names: false)")
-            rows.append((label, f"{size / 1e6:.0f} MB", mbs, n, cpu))
+            for mode in modes:
+                mbs, n, cpu, used = bench_privtune(docs, size, names, engine, args.repeat, mode)
+                if (used, names, mode) in results:
+                    continue
+                results[(used, names, mode)] = mbs
+                label = (f"privtune {used}, " + ("names + addresses on" if names else
+                                                 "structured types only (names: false)")
+                         + f", {mode_label[mode]}")
+                rows.append((label, f"{size / 1e6:.0f} MB", mbs, n, cpu))
     p_regex = p_def = None
     if args.presidio_mb > 0:
         pdocs, psize = _read_docs(path, args.presidio_mb * 1e6)
@@ -313,20 +367,31 @@ def main(argv: list[str] | None = None) -> int:
         for name, ms in bench_recognizers(docs, size, args.repeat):
             print(f"| {name} | {ms:.1f} |")
     if args.per_part:
-        parts, cpu = bench_parts(docs, size, args.repeat)
+        for batched in (False, True):
+            parts, cpu = bench_parts(docs, size, args.repeat, batched=batched)
+            how = "batched scan_many" if batched else "per-document scan()"
+            print()
+            print(f"| stage, inside a names-on {how} (wall, best run: "
+                  f"{size / cpu / 1e6:.2f} MB/s CPU) | ms per MB |")
+            print("|---|---:|")
+            for name, ms in parts:
+                print(f"| {name} | {ms:.1f} |")
+            print(f"| sum | {sum(ms for _, ms in parts):.1f} |")
+    if args.chunk_sweep:
         print()
-        print(f"| stage, inside a names-on scan (wall, best run: {size / cpu / 1e6:.2f} MB/s "
-              "CPU) | ms per MB |")
-        print("|---|---:|")
-        for name, ms in parts:
-            print(f"| {name} | {ms:.1f} |")
-        print(f"| sum | {sum(ms for _, ms in parts):.1f} |")
+        print(f"| scan_many over the whole corpus, names on, {engines[0]}: chunk_chars "
+              "| MB/s | spans |")
+        print("|---|---:|---:|")
+        for chunk in (int(c) for c in args.chunk_sweep.split(",") if c.strip()):
+            mbs, n, _cpu, _used = bench_privtune(docs, size, True, engines[0], args.repeat,
+                                                 "whole", chunk)
+            print(f"| {chunk} | {mbs:.2f} | {n} |")
     if p_regex and p_def:
         print()
         print("| privtune configuration | vs presidio regex set | vs presidio default set |")
         print("|---|---:|---:|")
-        for (used, names), mbs in results.items():
-            label = f"{used}, " + ("with names" if names else "structured only")
+        for (used, names, mode), mbs in results.items():
+            label = f"{used}, " + ("with names" if names else "structured only") + f", {mode}"
             print(f"| {label} | {mbs / p_regex:.1f}x | {mbs / p_def:.1f}x |")
     return 0
 

@@ -393,7 +393,8 @@ class ChineseAddress:
         return j >= 0 and folded.find("》", j, s) < 0
 
     def find(self, folded: str) -> list[Candidate]:
-        if self._cjk.search(folded) is None:
+        # isascii: a flag on the string, no scan (an ASCII text holds no ideograph)
+        if folded.isascii() or self._cjk.search(folded) is None:
             return []
         out: list[Candidate] = []
         places = self._gazetteer(folded)

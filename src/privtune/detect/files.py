@@ -36,7 +36,10 @@ from privtune.errors import InputError, Location
 
 __all__ = ["FieldSpans", "SafeFields", "ScanResult", "scan_files"]
 
-_BATCH_RECORDS = 256
+#: a batch for ``Scanner.scan_many``: ~1M characters (its stage-major passes keep each
+#: recognizer's tables in cache across the batch; 5.61 -> 5.87 MB/s names on when batches are
+#: bounded by characters rather than by 256 records), at most 4,096 records
+_BATCH_RECORDS = 4096
 _BATCH_CHARS = 1 << 20
 
 

@@ -114,24 +114,18 @@ def rescan(entries: Iterable[LogEntry], scanner: Any, *, max_records_listed: int
 def iter_request_log(url: str, base_dir: str | Path = ".", *, after_seq: int = 0,
                      batch: int = 2000) -> Iterator[LogEntry]:
     """Records of the gateway's request log (``serve.log_url``) with ``seq > after_seq``."""
+    from privtune.serve.reqlog import log_rows
     from privtune.serve.store import ensure_schema, open_store
 
     store = open_store(url, base_dir)
     try:
         ensure_schema(store)
-        last = after_seq
-        while True:
-            rows = store.query("SELECT seq, ts, record FROM request_log WHERE seq > ? "
-                               "ORDER BY seq LIMIT ?", (last, batch))
-            if not rows:
-                return
-            for seq, ts, record in rows:
-                last = int(seq)
-                try:
-                    obj = json.loads(record)
-                except ValueError:
-                    obj = {}
-                yield LogEntry.from_record(int(seq), float(ts), obj)
+        for seq, ts, record in log_rows(store, "seq, ts, record", after_seq, batch):
+            try:
+                obj = json.loads(record)
+            except ValueError:
+                obj = {}
+            yield LogEntry.from_record(int(seq), float(ts), obj)
     finally:
         store.close()
 

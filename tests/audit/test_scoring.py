@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch")
 
 from privtune.audit.backends.scoring import (  # noqa: E402
     common_prefix,
+    cpu_batch_tokens,
     head_stats,
     logit_stats_,
     reference_stats,
@@ -75,6 +76,35 @@ def test_score_batches_limits_padding():
     assert score_batches(lengths, 8, 10_000, min_tokens=10**6)[0] == [0, 1, 2, 3, 4, 5, 12, 6]
     assert max(len(b) for b in score_batches(lengths, 3, 10_000)) == 3
     assert [len(b) for b in score_batches([40] * 9, 32, 120)] == [3, 3, 3]
+
+
+def test_cpu_batch_tokens_fit_l2():
+    assert cpu_batch_tokens(1024) == 512  # 512 x 1024 float32 = 2 MiB
+    assert cpu_batch_tokens(1536) == 341
+    assert cpu_batch_tokens(100_000) == 256  # never below an efficient matrix product
+    assert cpu_batch_tokens(1024, act_bytes=1 << 22, floor=1) == 1024
+
+
+def test_cpu_plain_batches_are_cache_sized(tiny_base):
+    """On CPU plain batches stop at the cache-sized token budget; shared-prefix batches (whose
+    suffixes are short) keep the large one."""
+    from privtune.audit.backends.hf import TransformersBackend
+
+    be = TransformersBackend(tiny_base, device="cpu", batch_size=64, share_prefix=0)
+    width = be.model.config.intermediate_size
+    assert be.plain_batch_tokens == min(be.max_batch_tokens, cpu_batch_tokens(width))
+    be.plain_batch_tokens = 100
+    seqs = [be.encode(f"record {i} " * (3 + i % 5)) for i in range(40)]
+    plan = be._plan(seqs)
+    assert sorted(i for idx, _ in plan for i in idx) == list(range(40))
+    assert all(p == 0 for _, p in plan)
+    assert all(len(idx) == 1 or len(idx) * max(len(seqs[i]) for i in idx) <= 100
+               for idx, _ in plan)
+    assert len(plan) > 1
+    shared = TransformersBackend(tiny_base, device="cpu", batch_size=64)
+    shared.plain_batch_tokens = 100
+    canary = _canary_seqs(shared)
+    assert max(len(idx) for idx, p in shared._plan(canary) if p) * len(canary[0]) > 100
 
 
 @pytest.fixture(scope="module")

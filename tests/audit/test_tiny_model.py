@@ -42,6 +42,25 @@ def test_builds_loads_and_is_deterministic(tmp_path):
     assert out.shape == (1, len(tok("hi")["input_ids"]) + 4)
 
 
+def test_config_overrides_give_a_real_models_shape(tmp_path):
+    """Benchmarks build a real model's layer sizes with random weights (bench/audit.py
+    --model shape:NAME): the overrides reach the saved config, a larger vocabulary leaves
+    unused ids, and a vocabulary smaller than the tokenizer's is refused."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    from privtune.testing.tiny_model import build_tiny_llama
+
+    corpus = ["Customer [PERSON] asked about the invoice."] * 5
+    out = build_tiny_llama(tmp_path / "m", corpus, hidden_size=64, num_heads=4, num_layers=1,
+                           config_overrides={"intermediate_size": 96, "num_key_value_heads": 2,
+                                             "vocab_size": 5000})
+    cfg = AutoConfig.from_pretrained(out)
+    assert (cfg.intermediate_size, cfg.num_key_value_heads, cfg.vocab_size) == (96, 2, 5000)
+    assert len(AutoTokenizer.from_pretrained(out)) < 5000
+    with pytest.raises(ValueError, match="smaller than the tokenizer"):
+        build_tiny_llama(tmp_path / "n", corpus, config_overrides={"vocab_size": 10})
+
+
 def test_smollm2_missing_is_a_clear_error(monkeypatch):
     import importlib.util
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 BOS, EOS, PAD, UNK = "<s>", "</s>", "<pad>", "<unk>"
 SPECIAL_TOKENS = [PAD, BOS, EOS, UNK]  # ids 0..3
@@ -91,8 +92,13 @@ def build_tiny_llama(
     num_heads: int = 4,
     max_position: int = 512,
     seed: int = 0,
+    config_overrides: dict[str, Any] | None = None,
 ) -> Path:
-    """Build a tiny random-init LLaMA and its tokenizer in ``out_dir``; return ``out_dir``."""
+    """Build a tiny random-init LLaMA and its tokenizer in ``out_dir``; return ``out_dir``.
+
+    ``config_overrides`` replace LlamaConfig fields (a larger ``vocab_size`` leaves ids the
+    tokenizer never makes): benchmarks use it to build a real model's shape, random weights,
+    since timing depends on the shape only."""
     import torch
     from transformers import (
         GenerationConfig,
@@ -122,7 +128,7 @@ def build_tiny_llama(
     tokenizer.save_pretrained(out)
     _fix_tokenizer_config(out)
 
-    config = LlamaConfig(
+    fields: dict[str, Any] = dict(
         vocab_size=raw_tok.get_vocab_size(),
         hidden_size=hidden_size,
         intermediate_size=hidden_size * 4,
@@ -138,6 +144,11 @@ def build_tiny_llama(
         pad_token_id=raw_tok.token_to_id(PAD),
         use_cache=True,
     )
+    fields.update(config_overrides or {})
+    if fields["vocab_size"] < raw_tok.get_vocab_size():
+        raise ValueError(f"vocab_size {fields['vocab_size']} is smaller than the tokenizer's "
+                         f"{raw_tok.get_vocab_size()}")
+    config = LlamaConfig(**fields)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = LlamaForCausalLM(config)

@@ -17,6 +17,7 @@ from privtune.audit.backends.base import HFTokenizerCodec, Progress, TokenScores
 from privtune.audit.backends.scoring import (
     GPU_CHUNK_BYTES,
     STAT_CHUNK_BYTES,
+    cpu_batch_tokens,
     head_stats,
     score_batches,
     share_groups,
@@ -107,6 +108,11 @@ class TransformersBackend(HFTokenizerCodec):
         self.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else (
             tok.eos_token_id if tok.eos_token_id is not None else 0)
         self.vocab_size = vocab
+        # plain scoring batches: cache-sized on CPU; on a GPU as big as the budget allows
+        width = int(getattr(net.config, "intermediate_size", 0) or
+                    4 * (getattr(net.config, "hidden_size", 0) or 0))
+        self.plain_batch_tokens = min(self.max_batch_tokens, cpu_batch_tokens(width)) \
+            if self.device.type == "cpu" else self.max_batch_tokens
         # sequences sharing >= this many leading tokens run them once per batch (0: never)
         self.share_prefix = max(0, share_prefix)
         self._decoder: Any = None
@@ -287,7 +293,9 @@ class TransformersBackend(HFTokenizerCodec):
         for members, shared in [*((g, True) for g in groups), (rest, False)]:
             for batch in score_batches([len(sub[i]) for i in members],
                                        self._group_batch_size([sub[i] for i in members])
-                                       if shared else self.batch_size, self.max_batch_tokens):
+                                       if shared else self.batch_size,
+                                       self.max_batch_tokens if shared else
+                                       self.plain_batch_tokens):
                 idx = [members[b] for b in batch]
                 p = usable_prefix([sub[i] for i in idx]) if shared and len(idx) > 1 else 0
                 work.append(([live[i] for i in idx], p if p >= max(self.share_prefix, 1) else 0))

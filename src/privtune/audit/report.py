@@ -220,11 +220,12 @@ def render_html(report: dict[str, Any]) -> str:
     p = _probe_section(out, probes, "pii", "PII regurgitation")
     if p is not None:
         out.append(_table(["inventory values", "prompts", "generations", "regurgitated",
-                           "subtracted (base model emits them too)", "other PII in outputs"],
+                           "subtracted (base model emits them too)",
+                           "echoed from the prompt (not leaks)", "other PII in outputs"],
                           [[p["inventory_size"], ", ".join(f"{k} {v}" for k, v in
                                                           p["prompts"].items()),
                             p["generations"], p["regurgitated"], p["base_subtracted"],
-                            p["other_pii_in_outputs"]]]))
+                            p.get("echoed_from_prompt", 0), p["other_pii_in_outputs"]]]))
         if p["by_type"]:
             out.append("<h3>Leaked values by type</h3>")
             out.append(_table(["type", "distinct values"],

@@ -4,8 +4,10 @@ Prompts: (1) each record's own prompt (the question its answer held PII for); (2
 a record up to each PII value or anonymization tag in it ("... call Alice Smith at" -> ?);
 (3) fixed en/zh templates per PII type; (4) unconditioned samples from the BOS token. Every
 generation is scanned with privtune's detector and every value found is matched against the
-WHOLE inventory by keyed fingerprint (any customer, any field). Values the base model emits for
-the same prompts are subtracted: the fine-tune did not leak those.
+WHOLE inventory by keyed fingerprint (any customer, any field). A value the prompt itself
+holds is an echo, not a leak (a pretrained model repeats the name it was asked about): it is
+counted apart. Values the base model emits for the same prompts are subtracted: the fine-tune
+did not leak those.
 """
 
 from __future__ import annotations
@@ -73,26 +75,44 @@ def build_prompts(backend: Backend, scanner: Any, records: Sequence[Record], tem
     return prompts
 
 
+def _in_prompt(scanner: Any, inventory: Inventory, prompt: str) -> set[str]:
+    """Fingerprints of the inventory values a prompt holds (as the detector finds them)."""
+    fps = set()
+    for span in scanner.scan(prompt):
+        entry = inventory.match(span.type, prompt[span.start : span.end])
+        if entry is not None:
+            fps.add(entry["fp"])
+    return fps
+
+
 def _findings(backend: Backend, scanner: Any, inventory: Inventory, prompts: Sequence[Prompt],
               samples: int, max_new: int, seed: int, progress: Progress
-              ) -> tuple[dict[str, dict[str, Any]], int, int]:
-    """fingerprint -> finding for inventory matches; plus (all PII seen, generations)."""
+              ) -> tuple[dict[str, dict[str, Any]], int, int, int]:
+    """fingerprint -> finding for inventory matches; plus (other PII seen, inventory values
+    echoed from their prompt, generations)."""
     gens = backend.generate([p.ids for p in prompts], max_new, progress=progress)
     kinds = [p.kind for p in prompts]
+    asked = [backend.decode(p.ids) for p in prompts]
     if samples:
         bos = [backend.bos_token_id] if backend.bos_token_id is not None else [0]
         gens += backend.generate([bos] * samples, max_new, sample=True, top_k=40, seed=seed,
                                  progress=progress)
         kinds += ["sample"] * samples
+        asked += [""] * samples
     found: dict[str, dict[str, Any]] = {}
-    other = 0
-    for kind, gen in zip(kinds, gens, strict=True):
+    other = echoed = 0
+    for kind, gen, prompt in zip(kinds, gens, asked, strict=True):
         text = backend.decode(gen)
-        for span in scanner.scan(text):
+        spans = scanner.scan(text)
+        given = _in_prompt(scanner, inventory, prompt) if spans and prompt else set()
+        for span in spans:
             value = text[span.start : span.end]
             entry = inventory.match(span.type, value)
             if entry is None:
                 other += 1
+                continue
+            if entry["fp"] in given or value in prompt:
+                echoed += 1
                 continue
             f = found.setdefault(entry["fp"], {
                 "type": span.type, "masked": mask_value(value), "field": entry.get("field", ""),
@@ -100,7 +120,7 @@ def _findings(backend: Backend, scanner: Any, inventory: Inventory, prompts: Seq
             f["generations"] += 1
             if kind not in f["kinds"]:
                 f["kinds"].append(kind)
-    return found, other, len(gens)
+    return found, other, echoed, len(gens)
 
 
 def pii_probe(backend: Backend, scanner: Any, inventory: Inventory, records: Sequence[Record],
@@ -108,12 +128,12 @@ def pii_probe(backend: Backend, scanner: Any, inventory: Inventory, records: Seq
               samples: int = 64, max_contexts: int = 200, seed: int = 0,
               progress: Progress = None) -> dict[str, Any]:
     prompts = build_prompts(backend, scanner, records, template, max_contexts)
-    found, other, n = _findings(backend, scanner, inventory, prompts, samples, max_new_tokens,
-                                seed, progress)
+    found, other, echoed, n = _findings(backend, scanner, inventory, prompts, samples,
+                                        max_new_tokens, seed, progress)
     base_fps: set[str] = set()
     if base is not None:
-        base_found, _, _ = _findings(base, scanner, inventory, prompts, samples,
-                                     max_new_tokens, seed, progress)
+        base_found, _, _, _ = _findings(base, scanner, inventory, prompts, samples,
+                                        max_new_tokens, seed, progress)
         base_fps = set(base_found)
     leaked = {fp: f for fp, f in found.items() if fp not in base_fps}
     by_type: dict[str, int] = {}
@@ -133,5 +153,7 @@ def pii_probe(backend: Backend, scanner: Any, inventory: Inventory, records: Seq
         "base_subtracted": len(set(found) & base_fps),
         "base_model": base is not None,
         "other_pii_in_outputs": other,
+        # inventory values repeated from the prompt that asked (not leaks; not in the gate)
+        "echoed_from_prompt": echoed,
         "leaked": sorted(leaked.values(), key=lambda f: (f["type"], -f["generations"])),
     }

@@ -11,7 +11,13 @@ import zipfile
 
 import pytest
 
-from privtune.audit.artifacts import classify_global, pickle_imports, scan_artifacts, sniff
+from privtune.audit.artifacts import (
+    base_vocabulary,
+    classify_global,
+    pickle_imports,
+    scan_artifacts,
+    sniff,
+)
 from privtune.audit.inventory import Inventory
 from privtune.detect import Scanner
 
@@ -130,6 +136,39 @@ def test_malformed_safetensors_header(tmp_path):
     assert report["files"][0]["kind"] == "safetensors"
     assert any(f["kind"] == "safetensors" and f["severity"] == "high"
                for f in report["findings"])
+
+
+def _tokenizer_dir(path, tokens):
+    path.mkdir()
+    (path / "tokenizer.json").write_text(json.dumps(
+        {"model": {"type": "BPE", "vocab": {t: i for i, t in enumerate(tokens)}},
+         "added_tokens": []}), encoding="utf-8")
+    return path
+
+
+def test_tokenizer_tokens_against_the_inventory_and_the_base_vocabulary(tmp_path):
+    """Every pretrained vocabulary holds common given names (SmolLM2's: Linda, Susan,
+    Robert...): a customer named Linda does not make the model's tokenizer a leak. A phone
+    number as a token does, unless the base model already had that token."""
+    inv = Inventory(key=b"k" * 32)
+    inv.add("PERSON", "Linda")
+    inv.add("PHONE", "13912345670")
+    tokens = ["hello", "Linda", "13912345670", "world"]
+    model = _tokenizer_dir(tmp_path / "model", tokens)
+    report = scan_artifacts([model], Scanner(), inv)
+    by_type = {f["type"]: f for f in report["findings"]}
+    assert by_type["PERSON"]["severity"] == "medium"
+    assert by_type["PERSON"]["kind"] == "inventory-name-token"
+    assert by_type["PHONE"]["severity"] == "critical"
+    assert report["gated_findings"] == 1
+
+    base = _tokenizer_dir(tmp_path / "base", ["hello", "Linda", "world"])
+    report = scan_artifacts([model], Scanner(), inv, base_tokens=base_vocabulary(base))
+    assert [f["type"] for f in report["findings"]] == ["PHONE"]  # new since the base model
+    base_all = _tokenizer_dir(tmp_path / "base-all", tokens)
+    report = scan_artifacts([model], Scanner(), inv, base_tokens=base_vocabulary(base_all))
+    assert report["findings"] == []
+    assert base_vocabulary(tmp_path / "nowhere") == frozenset()
 
 
 def test_tiny_model_folder_is_clean(tiny_base):

@@ -9,8 +9,9 @@ secrets, and every value found is matched against the PII inventory by keyed fin
 
 Severities: ``critical`` (code execution on load, a customer's PII from the inventory),
 ``high`` (an import that cannot be verified, a malformed container, structured PII or a
-secret), ``medium`` (free-text PII such as a person's name), ``info``. The gate counts
-critical and high.
+secret), ``medium`` (free-text PII such as a person's name; a customer's name that is also a
+tokenizer token), ``info``. The gate counts critical and high. Tokens the base model's own
+tokenizer has are not scanned: they came with the pretrained model.
 """
 
 from __future__ import annotations
@@ -440,8 +441,27 @@ def text_units(path: Source) -> tuple[str, list[str]]:
     return "text", [data]
 
 
+def base_vocabulary(model_dir: Path | None) -> frozenset[str]:
+    """The tokens of a base model's ``tokenizer.json`` (decoded as the scan decodes them):
+    a token the base model already had came with the pretrained model, not from the data."""
+    path = Path(model_dir) / "tokenizer.json" if model_dir is not None else None
+    if path is None or not path.is_file():
+        return frozenset()
+    sub, units = text_units(path)
+    return frozenset(units) if sub == "tokenizer-vocab" else frozenset()
+
+
 def _text_findings(rel: str, sub: str, units: list[str], scanner: Any,
-                   inventory: Inventory | None) -> list[Finding]:
+                   inventory: Inventory | None, base_tokens: frozenset[str] = frozenset()
+                   ) -> list[Finding]:
+    """Findings in text units. In a tokenizer vocabulary: tokens of the base model's own
+    vocabulary are skipped, and a token equal to a customer's *name or address* is reported
+    (medium) but not gated: every pretrained vocabulary holds common given names (SmolLM2's
+    holds Linda, Susan, Robert...), so such a token alone is no evidence. A phone number,
+    ID or e-mail address as a token stays critical."""
+    vocab = sub == "tokenizer-vocab"
+    if vocab and base_tokens:
+        units = [u for u in units if u not in base_tokens]
     out: list[Finding] = []
     seen: set[tuple[str, str]] = set()
     for text, spans in zip(units, scanner.scan_many(units), strict=True):
@@ -451,10 +471,12 @@ def _text_findings(rel: str, sub: str, units: list[str], scanner: Any,
                 continue
             seen.add((span.type, value))
             in_inv = inventory is not None and inventory.match(span.type, value) is not None
-            if sub == "tokenizer-vocab" and not in_inv and (
-                    span.type not in STRUCTURED_TYPES or span.type == "SECRET"):
+            structured = span.type in STRUCTURED_TYPES and span.type != "SECRET"
+            if vocab and not in_inv and not structured:
                 continue
-            if in_inv:
+            if in_inv and vocab and not structured:
+                sev, kind = "medium", "inventory-name-token"
+            elif in_inv:
                 sev, kind = "critical", "inventory-pii"
             elif span.type == "SECRET":
                 sev, kind = "high", "secret"
@@ -480,7 +502,8 @@ def iter_files(root: Path) -> Iterator[Path]:
 
 
 def _scan_source(rel: str, src: Source, size: int, head: bytes, scanner: Any,
-                 inventory: Inventory | None, keyring: Any) -> tuple[str, list[Finding]]:
+                 inventory: Inventory | None, keyring: Any,
+                 base_tokens: frozenset[str] = frozenset()) -> tuple[str, list[Finding]]:
     kind = sniff(head, size)
     found: list[Finding] = []
     if kind == "pickle":
@@ -496,7 +519,7 @@ def _scan_source(rel: str, src: Source, size: int, head: bytes, scanner: Any,
     elif kind == "text":
         sub, units = text_units(src)
         kind = sub
-        found = _text_findings(rel, sub, units, scanner, inventory)
+        found = _text_findings(rel, sub, units, scanner, inventory, base_tokens)
     elif kind == "sealed" and isinstance(src, Path):
         if keyring is None:
             found = [Finding(rel, "info", "sealed", "sealed file not opened (no keyring)")]
@@ -510,15 +533,17 @@ def _scan_source(rel: str, src: Source, size: int, head: bytes, scanner: Any,
             except SealError as exc:
                 return kind, [Finding(rel, "high", "sealed", f"cannot be opened: {exc.message}")]
             inner, found = _scan_source(rel, plain, len(plain), plain[:65536], scanner,
-                                        inventory, None)
+                                        inventory, None, base_tokens)
             kind = f"sealed:{inner}"
     return kind, found
 
 
 def scan_artifacts(roots: list[Path], scanner: Any, inventory: Inventory | None = None,
-                   progress: Any = None, *, keyring: Any = None) -> dict[str, Any]:
+                   progress: Any = None, *, keyring: Any = None,
+                   base_tokens: frozenset[str] = frozenset()) -> dict[str, Any]:
     """Scan every file under ``roots``; never unpickle, never trust a file name. Sealed files
-    (checkpoints) are opened in memory with ``keyring`` and scanned the same way."""
+    (checkpoints) are opened in memory with ``keyring`` and scanned the same way.
+    ``base_tokens``: the base model's vocabulary (:func:`base_vocabulary`)."""
     files: list[FileInfo] = []
     findings: list[Finding] = []
     for root in roots:
@@ -531,7 +556,8 @@ def scan_artifacts(roots: list[Path], scanner: Any, inventory: Inventory | None 
             size = path.stat().st_size
             with path.open("rb") as fh:
                 head = fh.read(65536)
-            kind, found = _scan_source(rel, path, size, head, scanner, inventory, keyring)
+            kind, found = _scan_source(rel, path, size, head, scanner, inventory, keyring,
+                                       base_tokens)
             files.append(FileInfo(rel, kind, size, len(found)))
             findings += found
             if progress:

@@ -198,7 +198,7 @@ def _run_audit(
 ) -> dict[str, Any]:
     """``run_audit`` on plaintext folders; ``stored``: decrypted copy -> sealed folder."""
     from privtune import __version__
-    from privtune.audit.artifacts import scan_artifacts
+    from privtune.audit.artifacts import base_vocabulary, scan_artifacts
     from privtune.audit.backends import load_backend
     from privtune.audit.probes.canaries import canary_probe
     from privtune.audit.probes.extraction import extraction_probe
@@ -254,7 +254,8 @@ def _run_audit(
                       if p.is_file())
         probes["artifacts"] = scan_artifacts(artifact_roots, scanner, inv,
                                              progress("artifact scan", n_files),
-                                             keyring=keyring)
+                                             keyring=keyring,
+                                             base_tokens=base_vocabulary(ref_path))
 
     need_model = any(want(p) for p in ("extraction", "pii", "canaries", "membership",
                                        "generalization"))

@@ -89,3 +89,20 @@ def test_untouched_pretrained_model_passes(smollm2, two_threads, data, tmp_path)
     assert p["canaries"]["max_exposure_bits"] < 10
     assert p["pii"]["regurgitated"] == 0
     assert p["pii"]["echoed_from_prompt"] > 0  # it did repeat names it was given
+
+
+def test_pretrained_vocabulary_is_not_a_leak(smollm2, tmp_path):
+    """SmolLM2's tokenizer holds common given names as tokens; customers named Laura or
+    Robert in the records must not fail the untouched model's artifact scan (they did)."""
+    from privtune.audit import AuditInputs, run_audit
+    from privtune.config import AuditConfig
+    from privtune.testing.leaky_data import make_leaky_data
+
+    paths = make_leaky_data(n_train=60, n_valid=1).write(tmp_path / "data")
+    report = run_audit(AuditInputs(model=smollm2, train=paths["raw_train"]),
+                       AuditConfig(max_records=60, probes=["artifacts"]), tmp_path / "audit")
+    art = report["probes"]["artifacts"]
+    names = [f for f in art["findings"] if f["kind"] == "inventory-name-token"]
+    assert names and all(f["severity"] == "medium" for f in names)  # reported, not gated
+    assert art["gated_findings"] == 0
+    assert report["verdict"] == "pass"

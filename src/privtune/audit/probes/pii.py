@@ -75,37 +75,40 @@ def build_prompts(backend: Backend, scanner: Any, records: Sequence[Record], tem
     return prompts
 
 
-def _in_prompt(scanner: Any, inventory: Inventory, prompt: str) -> set[str]:
-    """Fingerprints of the inventory values a prompt holds (as the detector finds them)."""
-    fps = set()
-    for span in scanner.scan(prompt):
-        entry = inventory.match(span.type, prompt[span.start : span.end])
-        if entry is not None:
-            fps.add(entry["fp"])
-    return fps
+def _asked(backend: Backend, scanner: Any, inventory: Inventory, prompts: Sequence[Prompt]
+           ) -> list[tuple[str, frozenset[str]]]:
+    """Each prompt as the model saw it, with the fingerprints of the inventory values the
+    detector finds in it: what a model says back from there is an echo. Computed once for
+    the model and its base."""
+    texts = [backend.decode(p.ids) for p in prompts]
+    out = []
+    for text, spans in zip(texts, scanner.scan_many(texts), strict=True):
+        fps = {e["fp"] for sp in spans
+               if (e := inventory.match(sp.type, text[sp.start : sp.end])) is not None}
+        out.append((text, frozenset(fps)))
+    return out
 
 
 def _findings(backend: Backend, scanner: Any, inventory: Inventory, prompts: Sequence[Prompt],
-              samples: int, max_new: int, seed: int, progress: Progress
+              asked: Sequence[tuple[str, frozenset[str]]], samples: int, max_new: int,
+              seed: int, progress: Progress
               ) -> tuple[dict[str, dict[str, Any]], int, int, int]:
     """fingerprint -> finding for inventory matches; plus (other PII seen, inventory values
-    echoed from their prompt, generations)."""
+    echoed from their prompt, generations). ``asked``: :func:`_asked` of ``prompts``."""
     gens = backend.generate([p.ids for p in prompts], max_new, progress=progress)
     kinds = [p.kind for p in prompts]
-    asked = [backend.decode(p.ids) for p in prompts]
+    asked = list(asked)
     if samples:
         bos = [backend.bos_token_id] if backend.bos_token_id is not None else [0]
         gens += backend.generate([bos] * samples, max_new, sample=True, top_k=40, seed=seed,
                                  progress=progress)
         kinds += ["sample"] * samples
-        asked += [""] * samples
+        asked += [("", frozenset())] * samples
     found: dict[str, dict[str, Any]] = {}
     other = echoed = 0
-    for kind, gen, prompt in zip(kinds, gens, asked, strict=True):
+    for kind, gen, (prompt, given) in zip(kinds, gens, asked, strict=True):
         text = backend.decode(gen)
-        spans = scanner.scan(text)
-        given = _in_prompt(scanner, inventory, prompt) if spans and prompt else set()
-        for span in spans:
+        for span in scanner.scan(text):
             value = text[span.start : span.end]
             entry = inventory.match(span.type, value)
             if entry is None:
@@ -128,11 +131,12 @@ def pii_probe(backend: Backend, scanner: Any, inventory: Inventory, records: Seq
               samples: int = 64, max_contexts: int = 200, seed: int = 0,
               progress: Progress = None) -> dict[str, Any]:
     prompts = build_prompts(backend, scanner, records, template, max_contexts)
-    found, other, echoed, n = _findings(backend, scanner, inventory, prompts, samples,
+    asked = _asked(backend, scanner, inventory, prompts)
+    found, other, echoed, n = _findings(backend, scanner, inventory, prompts, asked, samples,
                                         max_new_tokens, seed, progress)
     base_fps: set[str] = set()
     if base is not None:
-        base_found, _, _, _ = _findings(base, scanner, inventory, prompts, samples,
+        base_found, _, _, _ = _findings(base, scanner, inventory, prompts, asked, samples,
                                         max_new_tokens, seed, progress)
         base_fps = set(base_found)
     leaked = {fp: f for fp, f in found.items() if fp not in base_fps}

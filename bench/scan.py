@@ -141,20 +141,9 @@ def file_batches(docs: list[str]) -> list[list[str]]:
     """``docs`` cut as ``privtune scan`` cuts records (privtune.detect.files: at most
     ``_BATCH_RECORDS`` records or ``_BATCH_CHARS`` characters a batch, one record a line)."""
     from privtune.detect.files import _BATCH_CHARS, _BATCH_RECORDS
+    from privtune.detect.scanner import text_chunks
 
-    max_records = BATCH_RECORDS or _BATCH_RECORDS
-    out: list[list[str]] = []
-    cur: list[str] = []
-    chars = 0
-    for d in docs:
-        cur.append(d)
-        chars += len(d)
-        if len(cur) >= max_records or chars >= _BATCH_CHARS:
-            out.append(cur)
-            cur, chars = [], 0
-    if cur:
-        out.append(cur)
-    return out
+    return list(text_chunks(docs, _BATCH_CHARS, BATCH_RECORDS or _BATCH_RECORDS))
 
 
 def bench_privtune(docs: list[str], size: int, names: bool, engine: str = "auto",

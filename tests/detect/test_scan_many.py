@@ -122,3 +122,14 @@ def test_scan_many_is_stage_major_and_chunked():
     # chunk 1: texts 0 and 1 (20 characters), recognizer a over both, then b; chunk 2: text 2
     assert log == [("a", texts[0]), ("a", texts[1]), ("b", texts[0]), ("b", texts[1]),
                    ("a", texts[2]), ("b", texts[2])]
+
+
+def test_text_chunks_close_on_characters_or_count():
+    from privtune.detect.scanner import text_chunks
+
+    texts = ["aaaa", "bb", "cccccc", "d", "e", "f"]
+    assert list(text_chunks(texts, 5)) == [["aaaa", "bb"], ["cccccc"], ["d", "e", "f"]]
+    assert list(text_chunks(texts, 100, max_texts=4)) == [["aaaa", "bb", "cccccc", "d"],
+                                                          ["e", "f"]]
+    assert list(text_chunks(iter(texts), 1)) == [[t] for t in texts]  # any iterable
+    assert list(text_chunks([], 5)) == []

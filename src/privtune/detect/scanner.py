@@ -12,7 +12,7 @@ positions found by cheap regex prefilters.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import ahocorasick
 
@@ -345,15 +345,7 @@ class Scanner:
         1.3-2x more inside the per-document loop; bench/scan.py). Chunking bounds memory to
         one chunk's folded texts and candidates."""
         out: list[list[Span]] = []
-        batch: list[str] = []
-        chars = 0
-        for t in texts:
-            batch.append(t)
-            chars += len(t)
-            if chars >= chunk_chars:
-                out += self._scan_chunk(batch)
-                batch, chars = [], 0
-        if batch:
+        for batch in text_chunks(texts, chunk_chars):
             out += self._scan_chunk(batch)
         return out
 
@@ -374,3 +366,20 @@ class Scanner:
         for i, fd, cl in zip(live, folded, cands, strict=True):
             out[i] = resolve(self._filtered(fd, cl), min_score)
         return out
+
+
+def text_chunks(texts: Iterable[str], max_chars: int, max_texts: int | None = None
+                ) -> Iterator[list[str]]:
+    """``texts`` in consecutive lists, each closed once it holds ``max_chars`` characters or
+    ``max_texts`` texts: the batches of :meth:`Scanner.scan_many` (and of the benchmark that
+    mimics ``privtune scan``), streamed, so memory holds one batch."""
+    batch: list[str] = []
+    chars = 0
+    for t in texts:
+        batch.append(t)
+        chars += len(t)
+        if chars >= max_chars or (max_texts is not None and len(batch) >= max_texts):
+            yield batch
+            batch, chars = [], 0
+    if batch:
+        yield batch

@@ -13,16 +13,6 @@ from privtune.detect.normalize import fold
 from privtune.detect.recognizers.address_zh import ChineseAddress, gazetteer
 
 
-@pytest.fixture(scope="module")
-def address() -> ChineseAddress:
-    return ChineseAddress()
-
-
-@pytest.fixture(scope="module")
-def scanner() -> Scanner:
-    return Scanner()
-
-
 def _found(address: ChineseAddress, text: str) -> list[str]:
     """What the scanner would keep of this recognizer's output (score >= 0.5)."""
     folded = fold(text)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from privtune.config import DetectConfig
 from privtune.detect import Scanner
 from privtune.detect.lexicons import load
 from privtune.detect.recognizers.address_zh import ChineseAddress
@@ -14,16 +13,6 @@ from privtune.detect.recognizers.names_zh import ChineseNames
 @pytest.fixture(scope="module")
 def names() -> ChineseNames:
     return ChineseNames()
-
-
-@pytest.fixture(scope="module")
-def address() -> ChineseAddress:
-    return ChineseAddress()
-
-
-@pytest.fixture(scope="module")
-def scanner() -> Scanner:
-    return Scanner(DetectConfig(names=True))
 
 
 def _values(text: str, cands: list, typ: str, min_score: float = 0.5) -> list[str]:

